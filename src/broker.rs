@@ -1,0 +1,221 @@
+//! RabbitMQ: the connection, the topology of CONTRACT.md, and publishing
+//! with confirms. Topology is declared idempotently at every (re)connect.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
+
+use crate::config::BrokerSettings;
+
+/// Every outbound type of CONTRACT.md: each gets its `vemt.out.<type>` queue.
+pub const OUTBOUND_TYPES: [&str; 14] = [
+    "lcs.case-note.v1",
+    "ehm.case-note.v1",
+    "lcs.alert.v1",
+    "police.trigger-plan-request.v1",
+    "email.v1",
+    "lcs.document.v1",
+    "lcs.hazard-marker.v1",
+    "lcs.case-profile.v1",
+    "letter.v1",
+    "lcs.task.v1",
+    "referral.nrm-request.v1",
+    "agenda.missing-review.v1",
+    "agenda.vpg-weekly.v1",
+    "agenda.vpg-monthly.v1",
+];
+
+pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
+
+/// The header that says why a message was dead-lettered.
+pub const ERROR_HEADER: &str = "x-vemt-error";
+
+pub async fn connect(settings: &BrokerSettings) -> lapin::Result<Connection> {
+    Connection::connect(&settings.url, ConnectionProperties::default()).await
+}
+
+/// The broker user the service connects as: RabbitMQ checks the `user_id`
+/// property of what it publishes against it (R8.5).
+pub fn user_name(settings: &BrokerSettings) -> anyhow::Result<String> {
+    let uri = lapin::uri::AMQPUri::from_str(&settings.url)
+        .map_err(|_| anyhow::anyhow!("broker.url is not a valid AMQP URI"))?;
+    Ok(uri.authority.userinfo.username)
+}
+
+fn quorum(extra: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    for (key, value) in extra {
+        args.insert(ShortString::from(*key), value.clone());
+    }
+    args
+}
+
+fn durable() -> ExchangeDeclareOptions {
+    ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    }
+}
+
+pub async fn declare_topology(channel: &Channel, b: &BrokerSettings) -> lapin::Result<()> {
+    let queue_options = QueueDeclareOptions::durable();
+    channel
+        .exchange_declare(
+            b.dead_letter_exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(
+            b.dead_letter_queue.as_str().into(),
+            queue_options,
+            quorum(&[]),
+        )
+        .await?;
+    bind(channel, &b.dead_letter_queue, &b.dead_letter_exchange, "#").await?;
+
+    channel
+        .exchange_declare(
+            b.inbound_exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+    // The broker dead-letters what passes the delivery limit (a crash loop,
+    // a message that keeps failing): at-least-once, so nothing is dropped.
+    let inbound_args = quorum(&[
+        (
+            "x-delivery-limit",
+            AMQPValue::LongLongInt(i64::from(b.delivery_limit)),
+        ),
+        (
+            "x-dead-letter-exchange",
+            AMQPValue::LongString(b.dead_letter_exchange.as_str().into()),
+        ),
+        (
+            "x-dead-letter-strategy",
+            AMQPValue::LongString("at-least-once".into()),
+        ),
+        ("x-overflow", AMQPValue::LongString("reject-publish".into())),
+    ]);
+    channel
+        .queue_declare(b.inbound_queue.as_str().into(), queue_options, inbound_args)
+        .await?;
+    bind(channel, &b.inbound_queue, &b.inbound_exchange, "#").await?;
+
+    channel
+        .exchange_declare(
+            b.outbound_exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable(),
+            FieldTable::default(),
+        )
+        .await?;
+    if b.declare_outbound_queues {
+        for event_type in OUTBOUND_TYPES {
+            let queue = format!("{}{event_type}", b.outbound_queue_prefix);
+            channel
+                .queue_declare(queue.as_str().into(), queue_options, quorum(&[]))
+                .await?;
+            bind(channel, &queue, &b.outbound_exchange, event_type).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// A channel in confirm mode, for publishing.
+pub async fn confirm_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
+}
+
+/// Why a publish did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The broker took the message but no queue is bound for its routing key.
+    #[error("no queue is bound for routing key {0}")]
+    Unroutable(String),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("no publisher confirm within {0:?}")]
+    TimedOut(Duration),
+    #[error("the channel is not in confirm mode")]
+    NotConfirmed,
+    /// The channel or connection failed: reconnect.
+    #[error("broker channel failed: {0}")]
+    Channel(#[from] lapin::Error),
+}
+
+/// Publishes persistently with the mandatory flag and returns once the
+/// broker has confirmed. `Ack` with a returned message is an unroutable
+/// publish, not a success.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    let confirm = channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            properties,
+        )
+        .await?;
+    match tokio::time::timeout(timeout, confirm).await {
+        Err(_) => Err(PublishError::TimedOut(timeout)),
+        Ok(Err(err)) => Err(PublishError::Channel(err)),
+        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable(routing_key.to_owned())),
+        Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+        Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConfirmed),
+    }
+}
+
+/// AMQP properties of an outbound CloudEvent (CONTRACT.md).
+pub fn event_properties(id: &str, event_type: &str, user: &str, timestamp: u64) -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type(CLOUDEVENTS_JSON.into())
+        .with_delivery_mode(2)
+        .with_message_id(id.into())
+        .with_type(event_type.into())
+        .with_timestamp(timestamp)
+        .with_user_id(user.into())
+}

@@ -1,0 +1,133 @@
+//! Outbound CloudEvents, built from domain effects.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::domain::effects::Effect;
+
+/// The namespace of every id the service derives (UUIDv5).
+pub const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f0e_4c1b_8f0a_4d3e_9b57_2a1c_5d7e_9f30);
+
+/// What caused an effect: the inbound event, or a timer standing in for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    pub causation_id: String,
+    pub correlation_id: String,
+}
+
+impl Cause {
+    /// An inbound event causes its effects; the correlation carries through.
+    pub fn inbound(event_id: &str, correlation_id: Option<&str>) -> Self {
+        Self {
+            causation_id: event_id.to_owned(),
+            correlation_id: correlation_id.unwrap_or(event_id).to_owned(),
+        }
+    }
+
+    /// A timer's run (the 72-hour sweep, say): a stable id named after what
+    /// it looked at, so a re-run derives the same event ids.
+    pub fn timer(name: &str) -> Self {
+        let id = Uuid::new_v5(&ID_NAMESPACE, name.as_bytes()).to_string();
+        Self {
+            causation_id: id.clone(),
+            correlation_id: id,
+        }
+    }
+}
+
+/// One event ready for the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    /// The whole CloudEvent, in structured JSON mode.
+    pub body: Value,
+}
+
+/// The same cause and effect give the same id, so a re-published effect
+/// can be deduplicated by partners.
+pub fn event_id(cause: &Cause, effect: &Effect) -> Uuid {
+    Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("{}|{}", cause.causation_id, effect.key()).as_bytes(),
+    )
+}
+
+pub fn build(effect: &Effect, cause: &Cause, source: &str, now: DateTime<Utc>) -> OutboundEvent {
+    let id = event_id(cause, effect);
+    let data = match effect {
+        Effect::TriggerPlanRequest(r) => json!({
+            // One request per child, meeting and kind, whatever caused it.
+            "request_id": Uuid::new_v5(&ID_NAMESPACE, effect.key().as_bytes()),
+            "police_person_id": r.police_person_id,
+            "lcs_person_id": r.lcs_person_id,
+            "given_name": r.given_name,
+            "family_name": r.family_name,
+            "date_of_birth": r.date_of_birth,
+            "kind": r.kind,
+            "meeting_date": r.meeting_date,
+        }),
+        Effect::UnmatchedPersonAlert(a) => json!({
+            "alert_id": id,
+            "lcs_person_id": null,
+            "police_person_id": a.police_person_id,
+            "recipients": [{ "role": "operations", "worker_id": null }],
+            "reason": "unmatched_police_person",
+            "priority": "normal",
+        }),
+    };
+    OutboundEvent {
+        id,
+        event_type: effect.event_type().to_owned(),
+        body: json!({
+            "specversion": "1.0",
+            "id": id,
+            "source": source,
+            "type": effect.event_type(),
+            "time": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "datacontenttype": "application/json",
+            "correlationid": cause.correlation_id,
+            "causationid": cause.causation_id,
+            "data": data,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::effects::UnmatchedPersonAlert;
+    use crate::domain::ids::PolicePersonId;
+
+    fn alert() -> Effect {
+        Effect::UnmatchedPersonAlert(UnmatchedPersonAlert {
+            police_person_id: PolicePersonId::parse("P-1").unwrap(),
+        })
+    }
+
+    #[test]
+    fn ids_are_deterministic_per_cause_and_effect() {
+        let a = Cause::inbound("e-1", None);
+        let b = Cause::inbound("e-2", Some("corr"));
+        assert_eq!(event_id(&a, &alert()), event_id(&a, &alert()));
+        assert_ne!(event_id(&a, &alert()), event_id(&b, &alert()));
+    }
+
+    #[test]
+    fn correlation_falls_back_to_the_cause() {
+        let now = Utc::now();
+        let event = build(&alert(), &Cause::inbound("e-1", None), "urn:test", now);
+        assert_eq!(event.body["correlationid"], "e-1");
+        assert_eq!(event.body["causationid"], "e-1");
+        let event = build(
+            &alert(),
+            &Cause::inbound("e-1", Some("c-9")),
+            "urn:test",
+            now,
+        );
+        assert_eq!(event.body["correlationid"], "c-9");
+        assert_eq!(event.body["type"], "lcs.alert.v1");
+        assert_eq!(event.body["data"]["lcs_person_id"], Value::Null);
+    }
+}

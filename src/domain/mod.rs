@@ -1,0 +1,10 @@
+//! The pure domain core: the council's process as plain functions over plain
+//! types. No database, broker, HTTP or clock reads in here (ARCHITECTURE.md).
+
+pub mod calendar;
+pub mod child;
+pub mod criteria;
+pub mod effects;
+pub mod episode;
+pub mod ids;
+pub mod queue;

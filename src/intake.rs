@@ -1,0 +1,446 @@
+//! One inbound event, one transaction (ARCHITECTURE.md): record it in the
+//! inbox, apply it, re-evaluate the child, write the effects to the outbox,
+//! commit. A crash before the commit redelivers the event; after it, the
+//! inbox makes the redelivery a no-op.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::contract::inbound::{InboundEvent, InboundPayload};
+use crate::contract::outbound::{self, Cause};
+use crate::domain::calendar::MeetingCalendar;
+use crate::domain::child::ChildRecord;
+use crate::domain::criteria::{Assessment, ChildContext, Thresholds};
+use crate::domain::effects::{Effect, UnmatchedPersonAlert};
+use crate::domain::episode::{Episode, EpisodeReport};
+use crate::domain::ids::{LcsPersonId, PolicePersonId};
+use crate::domain::queue::{self, RequestSubject};
+use crate::store::agenda::{self, Item};
+use crate::store::children::{self, ChildRow};
+use crate::store::episodes::{self, Stored};
+use crate::store::{self, ChildId, inbox, return_home_interviews};
+
+/// What an event did, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Seen before (same source and id): nothing done again.
+    Duplicate,
+    /// Not newer than what is held (an old revision): acknowledged, ignored.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Intake {
+    pool: PgPool,
+    thresholds: Thresholds,
+    calendar: MeetingCalendar,
+    source: String,
+}
+
+impl Intake {
+    pub fn new(
+        pool: PgPool,
+        thresholds: Thresholds,
+        calendar: MeetingCalendar,
+        source: String,
+    ) -> Self {
+        Self {
+            pool,
+            thresholds,
+            calendar,
+            source,
+        }
+    }
+
+    pub async fn handle(
+        &self,
+        event: &InboundEvent,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Outcome> {
+        let envelope = &event.envelope;
+        let mut tx = self.pool.begin().await?;
+        if !inbox::record(
+            &mut tx,
+            &envelope.source,
+            &envelope.id,
+            &envelope.event_type,
+        )
+        .await?
+        {
+            tx.rollback().await?;
+            return Ok(Outcome::Duplicate);
+        }
+        let mut effects = Vec::new();
+        let outcome = match &event.payload {
+            InboundPayload::MissingEpisode(report) => {
+                self.apply_episode(&mut tx, report, now, &mut effects)
+                    .await?
+            }
+            InboundPayload::Child(record) => {
+                self.apply_child(&mut tx, record, now, &mut effects).await?
+            }
+            InboundPayload::ReturnHomeInterview(rhi) => {
+                let stated_at = envelope.time.unwrap_or(now);
+                match return_home_interviews::store(&mut tx, rhi, stated_at).await? {
+                    true => Outcome::Applied,
+                    false => Outcome::Ignored,
+                }
+            }
+        };
+        let cause = Cause::inbound(&envelope.id, envelope.correlation_id.as_deref());
+        self.write_effects(&mut tx, &effects, &cause, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// R1.6/R1.7: time alone moves a live episode over the 72-hour line, and
+    /// a child still missing after their meeting sat is due at the next one.
+    /// Re-evaluates every child with a live episode; returns how many.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let live = children::with_live_episodes(&mut *self.pool.acquire().await?).await?;
+        let meeting = self.calendar.next_open_meeting(now);
+        for child in &live {
+            let mut tx = self.pool.begin().await?;
+            let mut effects = Vec::new();
+            if !self.evaluate(&mut tx, *child, now, &mut effects).await? {
+                continue; // merged into another child since the list was read
+            }
+            let cause = Cause::timer(&format!("sweep/{child}/{}", meeting.date));
+            self.write_effects(&mut tx, &effects, &cause, now).await?;
+            tx.commit().await?;
+        }
+        Ok(live.len())
+    }
+
+    async fn write_effects(
+        &self,
+        conn: &mut PgConnection,
+        effects: &[Effect],
+        cause: &Cause,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for effect in effects {
+            store::outbox::enqueue(conn, &outbound::build(effect, cause, &self.source, now))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_episode(
+        &self,
+        conn: &mut PgConnection,
+        report: &EpisodeReport,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<Outcome> {
+        let person = &report.person;
+        let mut keys = vec![
+            format!("episode:{}", report.episode_id),
+            format!("police:{}", person.police_person_id),
+        ];
+        keys.extend(person.lcs_person_id.iter().map(|l| format!("lcs:{l}")));
+        store::lock_keys(conn, keys).await?;
+
+        let child = self
+            .reported_child(
+                conn,
+                &person.police_person_id,
+                person.lcs_person_id.as_ref(),
+                now,
+                effects,
+            )
+            .await?;
+        if episodes::store(conn, report, now).await? == Stored::Ignored {
+            return Ok(Outcome::Ignored);
+        }
+        self.evaluate(conn, child, now, effects).await?;
+        Ok(Outcome::Applied)
+    }
+
+    /// The child a police report is about (R7.1). A police person no LCS
+    /// record links is kept as an unmatched child, and operations are told
+    /// once; the LCS link joins them later.
+    async fn reported_child(
+        &self,
+        conn: &mut PgConnection,
+        police: &PolicePersonId,
+        lcs: Option<&LcsPersonId>,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<ChildId> {
+        match (children::by_police_person(conn, police).await?, lcs) {
+            (Some((child, _)), None) => Ok(child),
+            (Some((child, Some(held))), Some(lcs)) => {
+                if held != lcs.as_str() {
+                    // The LCS record is the authority on links; keep its one.
+                    tracing::warn!(police_person_id = %police, "episode names another LCS person than the LCS record links; the LCS link is kept");
+                }
+                Ok(child)
+            }
+            (Some((unmatched, None)), Some(lcs)) => self.join(conn, unmatched, lcs, now).await,
+            (None, Some(lcs)) => {
+                let child = match children::by_lcs_person(conn, lcs).await? {
+                    Some(child) => child,
+                    None => children::create(conn, Some(lcs)).await?,
+                };
+                children::link_police_person(conn, police, child, false).await?;
+                Ok(child)
+            }
+            (None, None) => {
+                let child = children::create(conn, None).await?;
+                children::link_police_person(conn, police, child, true).await?;
+                tracing::info!(police_person_id = %police, "police person not linked to any LCS child: kept as unmatched");
+                effects.push(Effect::UnmatchedPersonAlert(UnmatchedPersonAlert {
+                    police_person_id: police.clone(),
+                }));
+                Ok(child)
+            }
+        }
+    }
+
+    /// An unmatched child now known by an LCS id: either that id is new to
+    /// the service, or it is a child the service already holds.
+    async fn join(
+        &self,
+        conn: &mut PgConnection,
+        unmatched: ChildId,
+        lcs: &LcsPersonId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<ChildId> {
+        match children::by_lcs_person(conn, lcs).await? {
+            None => {
+                children::set_lcs_person(conn, unmatched, lcs).await?;
+                Ok(unmatched)
+            }
+            Some(known) => {
+                self.absorb(conn, unmatched, known, now).await?;
+                Ok(known)
+            }
+        }
+    }
+
+    /// Folds child `from` into child `into`: police identities move, agenda
+    /// items for the same meeting merge, nothing is lost.
+    async fn absorb(
+        &self,
+        conn: &mut PgConnection,
+        from: ChildId,
+        into: ChildId,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for child in [from.min(into), from.max(into)] {
+            children::lock(conn, child).await?;
+        }
+        let open = agenda::open_items(conn, from, now).await?;
+        children::absorb_police_links(conn, from, into).await?;
+        let episodes = episodes::of_child(conn, into).await?;
+        for (meeting, item) in open {
+            if let Some(held) = agenda::item(conn, meeting.date, into).await? {
+                let merged = Item {
+                    assessment: queue::merge_item(
+                        &held.assessment,
+                        &item.assessment,
+                        &episodes,
+                        &self.thresholds,
+                    ),
+                    trigger_plan_requested: held.trigger_plan_requested
+                        || item.trigger_plan_requested,
+                };
+                agenda::save(conn, &meeting, into, &merged).await?;
+            }
+        }
+        agenda::move_items(conn, from, into).await?;
+        children::delete(conn, from).await?;
+        Ok(())
+    }
+
+    async fn apply_child(
+        &self,
+        conn: &mut PgConnection,
+        record: &ChildRecord,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<Outcome> {
+        let mut keys = vec![format!("lcs:{}", record.lcs_person_id)];
+        keys.extend(
+            record
+                .police_person_ids
+                .iter()
+                .map(|p| format!("police:{p}")),
+        );
+        store::lock_keys(conn, keys).await?;
+
+        let target = match children::by_lcs_person(conn, &record.lcs_person_id).await? {
+            Some(child) => child,
+            None => self.adopt_or_create(conn, record).await?,
+        };
+        let held = children::lock(conn, target).await?;
+        if held
+            .record_revision
+            .is_some_and(|held| i64::from(held) >= i64::from(record.revision))
+        {
+            return Ok(Outcome::Ignored);
+        }
+        let mut others = Vec::new();
+        for police in &record.police_person_ids {
+            match children::by_police_person(conn, police).await? {
+                None => children::link_police_person(conn, police, target, false).await?,
+                Some((child, _)) if child == target => {}
+                Some((child, None)) => self.absorb(conn, child, target, now).await?,
+                Some((child, Some(_))) => {
+                    // LCS now links this police person to this child: move it,
+                    // and look again at the child it leaves.
+                    children::link_police_person(conn, police, target, false).await?;
+                    others.push(child);
+                }
+            }
+        }
+        children::store_record(conn, target, record).await?;
+        self.evaluate(conn, target, now, effects).await?;
+        for other in others {
+            self.evaluate(conn, other, now, effects).await?;
+        }
+        Ok(Outcome::Applied)
+    }
+
+    /// A new LCS id: the child may already be held as an unmatched police
+    /// person the record lists; if so that child takes the id.
+    async fn adopt_or_create(
+        &self,
+        conn: &mut PgConnection,
+        record: &ChildRecord,
+    ) -> anyhow::Result<ChildId> {
+        for police in &record.police_person_ids {
+            if let Some((child, None)) = children::by_police_person(conn, police).await? {
+                children::set_lcs_person(conn, child, &record.lcs_person_id).await?;
+                return Ok(child);
+            }
+        }
+        Ok(children::create(conn, Some(&record.lcs_person_id)).await?)
+    }
+
+    /// Runs the criteria for one child at `now` and keeps their item on the
+    /// next open meeting's agenda in step (R2.1), requesting the trigger plan
+    /// the first time the child is queued for that meeting (R4.1). Returns
+    /// `false` when the child no longer exists (merged into another).
+    async fn evaluate(
+        &self,
+        conn: &mut PgConnection,
+        child: ChildId,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<bool> {
+        let row = match children::lock(conn, child).await {
+            Ok(row) => row,
+            Err(sqlx::Error::RowNotFound) => return Ok(false),
+            Err(err) => return Err(err.into()),
+        };
+        let episodes = episodes::of_child(conn, child).await?;
+        let context = ChildContext {
+            vemt_active: row.vemt_active,
+            last_reviewed: agenda::last_reviewed(conn, child, now).await?,
+        };
+        let decision = queue::decide(&episodes, context, now, &self.thresholds, &self.calendar);
+        let meeting = decision
+            .as_ref()
+            .map_or_else(|| self.calendar.next_open_meeting(now), |d| d.meeting);
+        let held = agenda::item(conn, meeting.date, child).await?;
+        if decision.is_none() && held.is_none() {
+            return Ok(true);
+        }
+        let fresh = decision.map(|d| d.assessment).unwrap_or_default();
+        let before = held.clone().unwrap_or(Item {
+            assessment: Assessment::new(),
+            trigger_plan_requested: false,
+        });
+        let mut item = Item {
+            assessment: queue::merge_item(&before.assessment, &fresh, &episodes, &self.thresholds),
+            trigger_plan_requested: before.trigger_plan_requested,
+        };
+        if !item.trigger_plan_requested && !item.assessment.is_empty() {
+            if let Some(subject) = self.request_subject(conn, &row, &episodes).await? {
+                effects.push(Effect::TriggerPlanRequest(
+                    queue::trigger_plan_copy_request(subject, &meeting),
+                ));
+                item.trigger_plan_requested = true;
+            }
+        }
+        if held.as_ref() != Some(&item) {
+            agenda::save(conn, &meeting, child, &item).await?;
+        }
+        Ok(true)
+    }
+
+    /// The police person of the child's newest episode, named as LCS names
+    /// the child when the service holds their record.
+    async fn request_subject(
+        &self,
+        conn: &mut PgConnection,
+        child: &ChildRow,
+        episodes: &[Episode],
+    ) -> anyhow::Result<Option<RequestSubject>> {
+        let Some(newest) = episodes
+            .iter()
+            .filter(|e| e.counts())
+            .max_by_key(|e| e.reported_missing_at)
+        else {
+            return Ok(None);
+        };
+        let reported = episodes::reported_person(conn, &newest.episode_id).await?;
+        let missing =
+            || anyhow::anyhow!("stored episode report lacks the person's name or date of birth");
+        let (given_name, family_name, date_of_birth) =
+            match (&child.given_name, &child.family_name, child.date_of_birth) {
+                (Some(given), Some(family), Some(dob)) => (given.clone(), family.clone(), dob),
+                _ => (
+                    reported.given_name.ok_or_else(missing)?,
+                    reported.family_name.ok_or_else(missing)?,
+                    reported.date_of_birth.ok_or_else(missing)?,
+                ),
+            };
+        Ok(Some(RequestSubject {
+            police_person_id: PolicePersonId::parse(&reported.police_person_id)?,
+            lcs_person_id: child
+                .lcs_person_id
+                .as_deref()
+                .map(LcsPersonId::parse)
+                .transpose()?,
+            given_name,
+            family_name,
+            date_of_birth,
+        }))
+    }
+}
+
+/// Failures that time may cure: the database unreachable, restarting,
+/// overloaded, or a deadlock or serialisation conflict between instances.
+pub fn is_transient_error(err: &anyhow::Error) -> bool {
+    let Some(err) = err.downcast_ref::<sqlx::Error>() else {
+        return false;
+    };
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}

@@ -1,0 +1,16 @@
+//! The VEMT missing-children integration service: police missing episodes
+//! in, the Wednesday review queue, trigger-plan requests out.
+//! See ARCHITECTURE.md: a pure domain core with adapters at the edge.
+
+pub mod broker;
+pub mod clock;
+pub mod config;
+pub mod contract;
+pub mod domain;
+pub mod inbound;
+pub mod intake;
+pub mod outbox;
+pub mod scheduler;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

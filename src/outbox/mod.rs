@@ -1,0 +1,162 @@
+//! The outbox relay: publishes pending effects with publisher confirms and
+//! the mandatory flag, and marks them published. At-least-once: a crash
+//! after the broker confirms but before the commit publishes again, with the
+//! same deterministic event id. Several instances share the work through
+//! `FOR UPDATE SKIP LOCKED`.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lapin::{Channel, Connection};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::broker::{self, PublishError};
+use crate::config::{BrokerSettings, OutboxSettings};
+
+pub const CHANNEL: &str = "vemt_outbox";
+
+pub struct Relay {
+    pool: PgPool,
+    channel: Channel,
+    exchange: String,
+    user: String,
+    confirm_timeout: Duration,
+    settings: OutboxSettings,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub published: usize,
+    pub failed: usize,
+}
+
+impl Relay {
+    pub async fn new(
+        pool: PgPool,
+        connection: &Connection,
+        broker: &BrokerSettings,
+        settings: OutboxSettings,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool,
+            channel: broker::confirm_channel(connection).await?,
+            exchange: broker.outbound_exchange.clone(),
+            user: broker::user_name(broker)?,
+            confirm_timeout: Duration::from_secs(broker.confirm_timeout_seconds),
+            settings,
+        })
+    }
+
+    /// Publishes until shutdown; returns an error when the broker or the
+    /// database fails, for the caller to reconnect.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        loop {
+            let pass = self.publish_pending().await?;
+            if pass.published + pass.failed >= self.batch_size() {
+                continue; // more may be waiting
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(()),
+                notified = listener.recv() => { notified?; }
+                _ = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        usize::try_from(self.settings.batch_size).unwrap_or(1)
+    }
+
+    /// One batch: claim due rows, publish them, record what happened.
+    pub async fn publish_pending(&self) -> anyhow::Result<Pass> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query!(
+            "SELECT event_id, event_type, body, attempts FROM outbox
+             WHERE published_at IS NULL AND next_attempt_at <= now()
+             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+            self.settings.batch_size
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut pass = Pass::default();
+        let mut published: Vec<Uuid> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let body = serde_json::to_vec(&row.body)?;
+            let id = row.event_id.to_string();
+            let properties = broker::event_properties(
+                &id,
+                &row.event_type,
+                &self.user,
+                Utc::now().timestamp().max(0) as u64,
+            );
+            match broker::publish_confirmed(
+                &self.channel,
+                &self.exchange,
+                &row.event_type,
+                &body,
+                properties,
+                self.confirm_timeout,
+            )
+            .await
+            {
+                Ok(()) => published.push(row.event_id),
+                // The channel is gone: what was confirmed is recorded below;
+                // the rest stays pending for the next connection.
+                Err(PublishError::Channel(err)) => {
+                    mark_published(&mut tx, &published).await?;
+                    tx.commit().await?;
+                    return Err(err.into());
+                }
+                Err(err) => {
+                    pass.failed += 1;
+                    let delay = self.retry_delay(row.attempts);
+                    tracing::warn!(event_id = %row.event_id, r#type = %row.event_type, error = %err, retry_in_ms = delay.as_millis() as u64, "effect not published; kept pending");
+                    sqlx::query!(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                             next_attempt_at = now() + make_interval(secs => $3)
+                         WHERE event_id = $1",
+                        row.event_id,
+                        err.to_string(),
+                        delay.as_secs_f64()
+                    )
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        pass.published = published.len();
+        mark_published(&mut tx, &published).await?;
+        tx.commit().await?;
+        if pass.published > 0 {
+            tracing::debug!(published = pass.published, "effects published");
+        }
+        Ok(pass)
+    }
+
+    fn retry_delay(&self, attempts: i32) -> Duration {
+        let doublings = u32::try_from(attempts).unwrap_or(0).min(16);
+        let delay = self.settings.retry_base_ms.saturating_mul(1 << doublings);
+        Duration::from_millis(delay.min(self.settings.retry_max_ms))
+    }
+}
+
+async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+         WHERE event_id = ANY($1)",
+        ids
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

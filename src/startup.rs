@@ -1,0 +1,113 @@
+//! Builds the running service from settings, so that `main` and the tests
+//! run the same thing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::broker;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::inbound::Consumer;
+use crate::intake::Intake;
+use crate::outbox::Relay;
+use crate::scheduler;
+use crate::store;
+
+pub struct Application {
+    settings: Settings,
+    pool: PgPool,
+    intake: Intake,
+    clock: Arc<dyn Clock>,
+}
+
+impl Application {
+    /// Connects to the database and applies the migrations.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let calendar = settings.calendar()?;
+        let pool = store::connect(&settings.database).await?;
+        store::MIGRATOR.run(&pool).await?;
+        let intake = Intake::new(
+            pool.clone(),
+            settings.criteria,
+            calendar,
+            settings.service.source.clone(),
+        );
+        Ok(Self {
+            settings,
+            pool,
+            intake,
+            clock,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn intake(&self) -> &Intake {
+        &self.intake
+    }
+
+    /// Runs the consumer, the outbox relay and the sweep until `shutdown`
+    /// turns true. A broker outage is waited out (R8.3): the session is
+    /// rebuilt with backoff, and nothing unacknowledged or unpublished is lost.
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let sweep = tokio::spawn(scheduler::run_sweep(
+            self.intake.clone(),
+            self.clock.clone(),
+            Duration::from_secs(self.settings.sweep.interval_seconds),
+            shutdown.clone(),
+        ));
+        let mut backoff = Duration::from_millis(200);
+        while !*shutdown.borrow() {
+            match self.broker_session(shutdown.clone()).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(err) => {
+                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "broker session ended; reconnecting");
+                    let mut stop = shutdown.clone();
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        sweep.await?;
+        self.pool.close().await;
+        Ok(())
+    }
+
+    /// One connection: topology, consumer and relay, until either fails or
+    /// shutdown.
+    async fn broker_session(&self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let b = &self.settings.broker;
+        let connection = broker::connect(b).await?;
+        let topology = connection.create_channel().await?;
+        broker::declare_topology(&topology, b).await?;
+        let consumer = Consumer::new(
+            &connection,
+            self.intake.clone(),
+            self.clock.clone(),
+            b.clone(),
+        )
+        .await?;
+        let relay = Relay::new(
+            self.pool.clone(),
+            &connection,
+            b,
+            self.settings.outbox.clone(),
+        )
+        .await?;
+        tracing::info!("connected to the broker");
+        let result = tokio::select! {
+            r = consumer.run(shutdown.clone()) => r,
+            r = relay.run(shutdown.clone()) => r,
+        };
+        let _ = connection.close(200, "shutting down".into()).await;
+        result
+    }
+}

@@ -1,0 +1,89 @@
+//! PostgreSQL persistence. Every function takes the caller's transaction (as
+//! a connection); only the unit of work commits.
+
+pub mod agenda;
+pub mod children;
+pub mod episodes;
+pub mod inbox;
+pub mod outbox;
+pub mod return_home_interviews;
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::config::DatabaseSettings;
+
+/// The schema, embedded: `migrate` and `serve` apply the same migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub type ChildId = i64;
+
+/// Connects, creating the database first when configured to (local use).
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    use anyhow::Context as _;
+    let options = PgConnectOptions::from_str(&settings.url)
+        .context("database.url is not a valid PostgreSQL URL")?;
+    if settings.create_if_missing {
+        create_database_if_missing(&options).await?;
+    }
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("cannot connect to PostgreSQL")
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let mut admin = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .context("cannot connect to PostgreSQL to check the database exists")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        let created = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut admin)
+            .await;
+        // Two instances starting together may race to create it.
+        if let Err(err) = created {
+            let lost_race = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "42P04" || code == "23505");
+            if !lost_race {
+                return Err(err).context("cannot create the database");
+            }
+        }
+        tracing::info!(database = %name, "created database");
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Serialises work on the identities a unit of work touches (a police
+/// person, an LCS person, an episode) across every instance, until the
+/// transaction ends. Keys are taken in sorted order so two units never wait
+/// on each other in a cycle.
+pub async fn lock_keys(conn: &mut sqlx::PgConnection, mut keys: Vec<String>) -> sqlx::Result<()> {
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
