@@ -21,6 +21,8 @@ pub struct Application {
     pool: PgPool,
     intake: Intake,
     clock: Arc<dyn Clock>,
+    /// True while a broker session is up with the topology declared.
+    broker_connected: watch::Sender<bool>,
 }
 
 impl Application {
@@ -40,6 +42,7 @@ impl Application {
             pool,
             intake,
             clock,
+            broker_connected: watch::Sender::new(false),
         })
     }
 
@@ -49,6 +52,12 @@ impl Application {
 
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// Follows whether the service is connected to the broker with its
+    /// topology declared (for readiness, and for tests to wait on).
+    pub fn broker_connected(&self) -> watch::Receiver<bool> {
+        self.broker_connected.subscribe()
     }
 
     /// Runs the consumer, the outbox relay and the sweep until `shutdown`
@@ -103,10 +112,12 @@ impl Application {
         )
         .await?;
         tracing::info!("connected to the broker");
+        self.broker_connected.send_replace(true);
         let result = tokio::select! {
             r = consumer.run(shutdown.clone()) => r,
             r = relay.run(shutdown.clone()) => r,
         };
+        self.broker_connected.send_replace(false);
         let _ = connection.close(200, "shutting down".into()).await;
         result
     }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order, stopping at the first failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Builds use the committed .sqlx query data, never a live database.
+export SQLX_OFFLINE=true
+# The integration tests' servers; keep whatever the caller already chose.
+export VEMT_TEST_DATABASE_URL="${VEMT_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+export VEMT_TEST_AMQP_URL="${VEMT_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+
+echo "== services"
+scripts/services.sh
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --locked --all-targets

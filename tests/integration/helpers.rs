@@ -1,0 +1,447 @@
+//! Spawns an isolated copy of the service and talks to it over the broker.
+
+use std::path::Path;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use lapin::options::{BasicGetOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::types::AMQPValue;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde_json::{Value, json};
+use sqlx::{Connection as _, PgConnection, PgPool};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use vemt::broker::{self, OUTBOUND_TYPES};
+use vemt::clock::ManualClock;
+use vemt::config::Settings;
+use vemt::startup::Application;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+fn database_server() -> String {
+    std::env::var("VEMT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn amqp_url() -> String {
+    std::env::var("VEMT_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            vemt::telemetry::init(vemt::config::LogFormat::Pretty);
+        }
+    });
+}
+
+pub fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("test timestamp")
+        .with_timezone(&Utc)
+}
+
+pub struct TestApp {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub clock: Arc<ManualClock>,
+    database: String,
+    channel: Channel,
+    _connection: Connection,
+    stop: watch::Sender<bool>,
+    running: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Settings for one isolated copy: its own database and broker names.
+pub fn isolated_settings() -> (Settings, String) {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load(&config, "test").expect("test settings load");
+    let tag = Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let database = format!("vemt_test_{tag}");
+    let server = database_server();
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    settings.database.url = format!("{base}/{database}");
+    settings.database.create_if_missing = true;
+    settings.database.max_connections = 4;
+    let b = &mut settings.broker;
+    b.url = amqp_url();
+    b.inbound_exchange = format!("t{tag}.vemt.inbound");
+    b.inbound_queue = format!("t{tag}.vemt.inbound");
+    b.outbound_exchange = format!("t{tag}.vemt.outbound");
+    b.outbound_queue_prefix = format!("t{tag}.vemt.out.");
+    b.dead_letter_exchange = format!("t{tag}.vemt.dead-letter");
+    b.dead_letter_queue = format!("t{tag}.vemt.dead-letter");
+    (settings, database)
+}
+
+impl TestApp {
+    pub async fn spawn(now: DateTime<Utc>) -> Self {
+        Self::spawn_with(now, |_| {}).await
+    }
+
+    pub async fn spawn_with(now: DateTime<Utc>, adjust: impl FnOnce(&mut Settings)) -> Self {
+        init_logs();
+        let (mut settings, database) = isolated_settings();
+        adjust(&mut settings);
+        let clock = Arc::new(ManualClock::new(now));
+        Self::start(settings, database, clock).await
+    }
+
+    /// Starts the service on these settings and waits until its topology
+    /// is declared.
+    pub async fn start(settings: Settings, database: String, clock: Arc<ManualClock>) -> Self {
+        let app = Application::build(settings.clone(), clock.clone())
+            .await
+            .expect("application builds");
+        let pool = app.pool().clone();
+        let mut connected = app.broker_connected();
+        let (stop, shutdown) = watch::channel(false);
+        let running = tokio::spawn(app.run_until_stopped(shutdown));
+        let connection = Connection::connect(&settings.broker.url, ConnectionProperties::default())
+            .await
+            .expect("test connects to RabbitMQ");
+        let channel = broker::confirm_channel(&connection)
+            .await
+            .expect("test channel");
+        tokio::time::timeout(WAIT, connected.wait_for(|up| *up))
+            .await
+            .expect("the service connects to the broker in time")
+            .expect("the service is running");
+        Self {
+            settings,
+            pool,
+            clock,
+            database,
+            channel,
+            _connection: connection,
+            stop,
+            running: Some(running),
+        }
+    }
+
+    /// Publishes a CloudEvent to the inbound exchange as the `guest` user.
+    pub async fn publish(&self, event: &Value) {
+        let routing_key = event["type"].as_str().unwrap_or("unknown").to_owned();
+        let body = serde_json::to_vec(event).expect("event serialises");
+        self.publish_raw(&body, &routing_key, Some("guest")).await;
+    }
+
+    pub async fn publish_raw(&self, body: &[u8], routing_key: &str, user: Option<&str>) {
+        let mut properties = BasicProperties::default()
+            .with_content_type(broker::CLOUDEVENTS_JSON.into())
+            .with_delivery_mode(2)
+            .with_message_id(Uuid::new_v4().to_string().as_str().into());
+        if let Some(user) = user {
+            properties = properties.with_user_id(user.into());
+        }
+        broker::publish_confirmed(
+            &self.channel,
+            &self.settings.broker.inbound_exchange,
+            routing_key,
+            body,
+            properties,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("inbound publish confirmed");
+    }
+
+    pub fn outbound_queue(&self, event_type: &str) -> String {
+        format!("{}{event_type}", self.settings.broker.outbound_queue_prefix)
+    }
+
+    /// Takes exactly `n` messages from a queue, failing if they do not come.
+    pub async fn take(&self, queue: &str, n: usize) -> Vec<lapin::message::Delivery> {
+        let mut taken = Vec::new();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while taken.len() < n {
+            match self
+                .channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+            {
+                Ok(Some(message)) => taken.push(message.delivery),
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(None) => panic!("expected {n} messages on {queue}, got {}", taken.len()),
+                Err(err) => panic!("basic_get on {queue}: {err}"),
+            }
+        }
+        taken
+    }
+
+    /// The `data` of exactly `n` events of one outbound type.
+    pub async fn take_events(&self, event_type: &str, n: usize) -> Vec<Value> {
+        self.take(&self.outbound_queue(event_type), n)
+            .await
+            .iter()
+            .map(|d| {
+                let event: Value = serde_json::from_slice(&d.data).expect("outbound body is JSON");
+                assert_eq!(event["type"], event_type);
+                event
+            })
+            .collect()
+    }
+
+    /// Asserts nothing (more) is waiting on an outbound queue, once every
+    /// inbound event has been handled and the outbox is drained.
+    pub async fn assert_no_more(&self, event_type: &str) {
+        self.wait_outbox_drained().await;
+        let queue = self.outbound_queue(event_type);
+        let got = self
+            .channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic_get");
+        if let Some(message) = got {
+            panic!(
+                "unexpected message on {queue}: {}",
+                String::from_utf8_lossy(&message.delivery.data)
+            );
+        }
+    }
+
+    /// Waits until `n` inbound events have been recorded in the inbox.
+    pub async fn wait_handled(&self, n: i64) {
+        eventually(&format!("{n} events handled"), || async {
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+                .fetch_one(&self.pool)
+                .await
+                .ok()?;
+            (count >= n).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn wait_outbox_drained(&self) {
+        eventually("the outbox is drained", || async {
+            let pending: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await
+                    .ok()?;
+            (pending == 0).then_some(())
+        })
+        .await;
+    }
+
+    /// The criteria of a child's item on a meeting's agenda, by LCS or
+    /// police person id; `None` when the child has no item there.
+    pub async fn item(&self, meeting: &str, person: &str) -> Option<Value> {
+        sqlx::query_scalar(
+            "SELECT a.assessment FROM agenda_items a JOIN children c USING (child_id)
+             WHERE a.meeting_date = $1::date AND (c.lcs_person_id = $2 OR EXISTS (
+                 SELECT 1 FROM police_persons p WHERE p.child_id = c.child_id AND p.police_person_id = $2))",
+        )
+        .bind(meeting)
+        .bind(person)
+        .fetch_optional(&self.pool)
+        .await
+        .expect("agenda query")
+    }
+
+    /// The criteria names of an item, sorted.
+    pub async fn criteria(&self, meeting: &str, person: &str) -> Vec<String> {
+        let Some(item) = self.item(meeting, person).await else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = item
+            .as_object()
+            .expect("assessment object")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Stops the service and removes its database, exchanges and queues.
+    pub async fn stop(mut self) {
+        self.halt().await;
+        let b = &self.settings.broker;
+        let mut queues = vec![b.inbound_queue.clone(), b.dead_letter_queue.clone()];
+        queues.extend(OUTBOUND_TYPES.iter().map(|t| self.outbound_queue(t)));
+        for queue in queues {
+            let _ = self
+                .channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in [
+            &b.inbound_exchange,
+            &b.outbound_exchange,
+            &b.dead_letter_exchange,
+        ] {
+            let _ = self
+                .channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+        self.pool.close().await;
+        let server = database_server();
+        if let Ok(mut admin) = PgConnection::connect(&server).await {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            )))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+
+    /// Starts a halted app again on the same database, names and clock.
+    pub async fn restart(mut halted: Self) -> Self {
+        let database = std::mem::take(&mut halted.database);
+        let (settings, clock) = (halted.settings.clone(), halted.clock.clone());
+        drop(halted);
+        Self::start(settings, database, clock).await
+    }
+
+    /// Stops the service but keeps its state, for restart tests.
+    pub async fn halt(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(running) = self.running.take() {
+            running
+                .await
+                .expect("service task joins")
+                .expect("service stops cleanly");
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `WAIT`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A header of a delivery as text.
+pub fn header(delivery: &lapin::message::Delivery, name: &str) -> Option<String> {
+    let headers = delivery.properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(s.to_string()),
+        AMQPValue::ShortString(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+// ---- synthetic events (no real child's data) ----
+
+pub fn cloud_event(event_type: &str, source: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0",
+        "id": Uuid::new_v4().to_string(),
+        "source": source,
+        "type": event_type,
+        "time": "2026-01-01T00:00:00Z",
+        "datacontenttype": "application/json",
+        "data": data,
+    })
+}
+
+/// A police missing episode.
+#[derive(Clone)]
+pub struct EpisodeSpec<'a> {
+    pub episode_id: &'a str,
+    pub revision: u32,
+    pub police_person_id: &'a str,
+    pub lcs_person_id: Option<&'a str>,
+    pub status: &'a str,
+    pub reported_missing_at: DateTime<Utc>,
+    pub returned_at: Option<DateTime<Utc>>,
+    pub risk_level: &'a str,
+}
+
+impl<'a> EpisodeSpec<'a> {
+    /// A low-risk episode that ended an hour after it was reported.
+    pub fn returned(
+        episode_id: &'a str,
+        police: &'a str,
+        lcs: Option<&'a str>,
+        reported: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            episode_id,
+            revision: 1,
+            police_person_id: police,
+            lcs_person_id: lcs,
+            status: "returned",
+            reported_missing_at: reported,
+            returned_at: Some(reported + chrono::Duration::hours(1)),
+            risk_level: "low",
+        }
+    }
+
+    pub fn event(&self) -> Value {
+        let mut person = json!({
+            "police_person_id": self.police_person_id,
+            "given_name": "Testchild",
+            "family_name": format!("Family-{}", self.police_person_id),
+            "date_of_birth": "2011-03-04",
+            "gender": "female",
+        });
+        if let Some(lcs) = self.lcs_person_id {
+            person["lcs_person_id"] = json!(lcs);
+        }
+        let mut event = cloud_event(
+            "police.missing-episode.v1",
+            "urn:test:police",
+            json!({
+                "episode_id": self.episode_id,
+                "revision": self.revision,
+                "person": person,
+                "status": self.status,
+                "reported_missing_at": self.reported_missing_at,
+                "last_seen_at": self.reported_missing_at,
+                "returned_at": self.returned_at,
+                "risk_level": self.risk_level,
+                "missing_from": "home",
+            }),
+        );
+        event["time"] = json!(self.reported_missing_at);
+        event
+    }
+}
+
+/// An LCS child record.
+pub fn child_record(lcs: &str, revision: u32, police_ids: &[&str], vemt_status: &str) -> Value {
+    cloud_event(
+        "lcs.child.v1",
+        "urn:test:lcs",
+        json!({
+            "lcs_person_id": lcs,
+            "revision": revision,
+            "given_name": "Recordchild",
+            "family_name": format!("Record-{lcs}"),
+            "date_of_birth": "2010-05-06",
+            "gender": "female",
+            "police_person_ids": police_ids,
+            "ehm_id": null,
+            "vemt": { "status": vemt_status, "category": "missing", "risk_level": "medium" },
+            "professionals": [
+                { "role": "social_worker", "worker_id": "W-1", "name": "Test Worker", "email": "worker@example.org" }
+            ],
+        }),
+    )
+}

@@ -1,0 +1,10 @@
+//! Integration tests against real RabbitMQ and PostgreSQL. One binary, so
+//! the crate links once; each test isolates itself (own database, own
+//! exchange and queue names). Quiet unless TEST_LOG is set.
+
+mod helpers;
+mod identity;
+mod outbox;
+mod pipeline;
+mod rejections;
+mod timing;
