@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::broker::{self, PublishError};
 use crate::config::{BrokerSettings, OutboxSettings};
+use crate::intake::is_transient_error;
 
 pub const CHANNEL: &str = "vemt_outbox";
 
@@ -51,23 +52,54 @@ impl Relay {
         })
     }
 
-    /// Publishes until shutdown; returns an error when the broker or the
-    /// database fails, for the caller to reconnect.
+    /// Publishes until shutdown. A database outage is waited out here; a
+    /// broker failure is returned, for the caller to reconnect.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
-        listener.listen(CHANNEL).await?;
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        let mut listener: Option<PgListener> = None;
+        let mut backoff = Duration::from_millis(100);
         loop {
-            let pass = self.publish_pending().await?;
-            if pass.published + pass.failed >= self.batch_size() {
-                continue; // more may be waiting
+            if listener.is_none() {
+                listener = self.listen().await.ok();
             }
+            match self.publish_pending().await {
+                Ok(pass) => {
+                    backoff = Duration::from_millis(100);
+                    if pass.published + pass.failed >= self.batch_size() {
+                        continue; // more may be waiting
+                    }
+                }
+                Err(err) if is_transient_error(&err) => {
+                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "outbox unavailable; will retry");
+                    tokio::select! {
+                        _ = shutdown.changed() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+                Err(err) => return Err(err),
+            }
+            let notified = async {
+                match listener.as_mut() {
+                    Some(listener) => listener.recv().await.map(|_| ()),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
-                notified = listener.recv() => { notified?; }
+                woken = notified => if woken.is_err() { listener = None; },
                 _ = tokio::time::sleep(poll) => {}
             }
         }
+    }
+
+    /// Wakes the relay as soon as an effect is written; polling covers the
+    /// time it is not listening.
+    async fn listen(&self) -> sqlx::Result<PgListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(listener)
     }
 
     fn batch_size(&self) -> usize {

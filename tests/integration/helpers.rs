@@ -191,6 +191,26 @@ impl TestApp {
             .collect()
     }
 
+    /// Reads events of one type until `n` distinct event ids have come.
+    /// The relay is at-least-once: a repeat must carry the same id and the
+    /// same content, so that partners can drop it.
+    pub async fn take_distinct_events(&self, event_type: &str, n: usize) -> Vec<Value> {
+        let mut seen: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+        while seen.len() < n {
+            let event = self.take_events(event_type, 1).await.remove(0);
+            let id = event["id"].as_str().expect("event id").to_owned();
+            if let Some(earlier) = seen.get(&id) {
+                assert_eq!(
+                    earlier["data"], event["data"],
+                    "a repeated event id carries the same effect"
+                );
+            } else {
+                seen.insert(id, event);
+            }
+        }
+        seen.into_values().collect()
+    }
+
     /// Asserts nothing (more) is waiting on an outbound queue, once every
     /// inbound event has been handled and the outbox is drained.
     pub async fn assert_no_more(&self, event_type: &str) {

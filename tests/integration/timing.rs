@@ -175,3 +175,69 @@ async fn two_instances_side_by_side_queue_each_child_once() {
     second.halt().await;
     first.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_connections_dropped_mid_stream_lose_nothing_and_repeat_nothing() {
+    // R8.3: the database fails under the consumer and the relay; every event
+    // is handled once and every effect published once.
+    let now = utc("2026-11-16T09:00:00Z");
+    let app = TestApp::spawn(now).await;
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let killer = {
+        let server = app.settings.database.url.clone();
+        tokio::spawn(async move {
+            use sqlx::Connection;
+            let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+            for _ in 0..15 {
+                let _ = sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&database)
+                .execute(&mut admin)
+                .await;
+                tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            }
+        })
+    };
+    for i in 0..30 {
+        app.publish(&high_risk(
+            &format!("CP-FAULT-{i}"),
+            &format!("LCS-FAULT-{i}"),
+            now - Duration::hours(i + 1),
+        ))
+        .await;
+    }
+    killer.await.unwrap();
+    app.wait_handled(30).await;
+    let requests = app
+        .take_distinct_events("police.trigger-plan-request.v1", 30)
+        .await;
+    let mut people: Vec<&str> = requests
+        .iter()
+        .map(|e| e["data"]["lcs_person_id"].as_str().unwrap())
+        .collect();
+    people.sort();
+    people.dedup();
+    assert_eq!(people.len(), 30, "one request per child");
+    // Anything still queued is a repeat of one of those 30 (same id).
+    app.wait_outbox_drained().await;
+    let ids: std::collections::BTreeSet<&str> =
+        requests.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    while let Ok(mut more) = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        app.take_events("police.trigger-plan-request.v1", 1),
+    )
+    .await
+    {
+        let repeat = more.remove(0);
+        assert!(
+            ids.contains(repeat["id"].as_str().unwrap()),
+            "no effect beyond the 30"
+        );
+    }
+    app.stop().await;
+}
