@@ -29,6 +29,13 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Publish CloudEvents, one JSON object a line, to the inbound exchange
+    /// as the configured broker user (to try the service, or to replay
+    /// corrected dead letters).
+    Publish {
+        /// A JSONL file of CloudEvents.
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -46,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
                 .context("applying migrations")?;
             tracing::info!("migrations applied");
         }
+        Command::Publish { file } => publish(&settings, &file).await?,
         Command::Serve => {
             let app = Application::build(settings, Arc::new(SystemClock)).await?;
             let (stop, shutdown) = watch::channel(false);
@@ -57,6 +65,55 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped(shutdown).await?;
         }
     }
+    Ok(())
+}
+
+/// Publishes each line of `file` with publisher confirms, routed by its
+/// `type`, and says how many went. A line that is not a JSON object with a
+/// string `type` stops the run with its line number; the service itself
+/// judges everything else.
+async fn publish(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    use vemt::broker;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let b = &settings.broker;
+    let connection = broker::connect(b).await.context("connecting to RabbitMQ")?;
+    let channel = broker::confirm_channel(&connection).await?;
+    broker::declare_topology(&channel, b).await?;
+    let user = broker::user_name(b)?;
+    let mut published = 0;
+    for (index, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let line_number = index + 1;
+        let event: serde_json::Value = serde_json::from_str(line)
+            .map_err(|_| anyhow::anyhow!("line {line_number}: not a JSON object"))?;
+        let event_type = event["type"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("line {line_number}: `type` must be a string"))?;
+        let id = event["id"].as_str().unwrap_or_default();
+        let properties = broker::event_properties(
+            id,
+            event_type,
+            &user,
+            chrono::Utc::now().timestamp().max(0) as u64,
+        );
+        broker::publish_confirmed(
+            &channel,
+            &b.inbound_exchange,
+            event_type,
+            line.as_bytes(),
+            properties,
+            std::time::Duration::from_secs(b.confirm_timeout_seconds),
+        )
+        .await
+        .with_context(|| format!("line {line_number}: not published"))?;
+        published += 1;
+    }
+    let _ = connection.close(200, "done".into()).await;
+    tracing::info!(published, exchange = %b.inbound_exchange, "published");
     Ok(())
 }
 

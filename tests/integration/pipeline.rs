@@ -276,3 +276,42 @@ async fn cancelled_episodes_count_for_nothing() {
     app.assert_no_more(REQUESTS).await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_example_file_does_what_the_readme_says() {
+    // examples/inbound.jsonl, as `vemt publish` sends it after `scripts/run.sh`.
+    let app = TestApp::spawn(utc("2026-11-23T09:00:00Z")).await;
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/inbound.jsonl");
+    let text = std::fs::read_to_string(file).unwrap();
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        app.publish(&event).await;
+    }
+    app.wait_handled(5).await;
+    let meeting = "2026-11-25";
+    assert_eq!(
+        app.criteria(meeting, "LCS-900001").await,
+        ["active_vemt_case"]
+    );
+    assert_eq!(app.criteria(meeting, "P-900002").await, ["high_risk"]);
+    assert_eq!(
+        app.criteria(meeting, "LCS-900003").await,
+        ["live", "over_72_hours"]
+    );
+    assert!(app.item(meeting, "P-900004").await.is_none());
+    let mut asked: Vec<String> = app
+        .take_events(REQUESTS, 3)
+        .await
+        .iter()
+        .map(|e| e["data"]["police_person_id"].as_str().unwrap().to_owned())
+        .collect();
+    asked.sort();
+    assert_eq!(asked, ["P-900001", "P-900002", "P-900003"]);
+    app.take_events("lcs.alert.v1", 2).await; // P-900002 and P-900004 are unmatched
+    let dead = app.take(&app.settings.broker.dead_letter_queue, 1).await;
+    assert_eq!(
+        crate::helpers::header(&dead[0], "x-vemt-error").as_deref(),
+        Some("$.data.reported_missing_at: is required")
+    );
+    app.stop().await;
+}
