@@ -225,72 +225,15 @@ fn ids_newest_first(mut episodes: Vec<&Episode>) -> Vec<EpisodeId> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
     use proptest::prelude::*;
 
     use super::*;
     use crate::domain::episode::EpisodeStatus::{self, Cancelled, Open, Returned};
     use crate::domain::episode::RiskLevel::{High, Low, Medium, NoApparentRisk};
-
-    const HOUR: i64 = 3600;
-    const DAY: i64 = 24 * HOUR;
-
-    /// The fixed clock: Monday 16 November 2026, 09:00 UTC. Never `Utc::now()`.
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 16, 9, 0, 0).unwrap()
-    }
+    use crate::domain::fixtures::*;
 
     fn secs(n: i64) -> Duration {
         Duration::seconds(n)
-    }
-
-    fn hours(n: i64) -> Duration {
-        Duration::hours(n)
-    }
-
-    fn id(raw: &str) -> EpisodeId {
-        EpisodeId::parse(raw).unwrap()
-    }
-
-    fn ids(raw: &[&str]) -> Vec<EpisodeId> {
-        raw.iter().map(|r| id(r)).collect()
-    }
-
-    /// An episode reported `reported_ago` before `now()`, back `returned_after`
-    /// after its report (when given), last changed by the service at `changed_at`.
-    fn episode(
-        raw_id: &str,
-        reported_ago: Duration,
-        status: EpisodeStatus,
-        risk_level: RiskLevel,
-        ever_high: bool,
-        returned_after: Option<Duration>,
-        changed_at: DateTime<Utc>,
-    ) -> Episode {
-        let reported_missing_at = now() - reported_ago;
-        Episode {
-            episode_id: id(raw_id),
-            status,
-            risk_level,
-            ever_high,
-            reported_missing_at,
-            returned_at: returned_after.map(|d| reported_missing_at + d),
-            changed_at,
-        }
-    }
-
-    /// A low-risk episode that lasted an hour, last changed when the child returned.
-    fn returned(raw_id: &str, reported_ago: Duration) -> Episode {
-        let changed_at = now() - reported_ago + hours(1);
-        episode(
-            raw_id,
-            reported_ago,
-            Returned,
-            Low,
-            false,
-            Some(hours(1)),
-            changed_at,
-        )
     }
 
     /// A low-risk episode still open, last changed when it was reported.
@@ -311,13 +254,6 @@ mod tests {
         e.risk_level = risk;
         e.ever_high = e.ever_high || risk == High;
         e
-    }
-
-    fn never_reviewed() -> ChildContext {
-        ChildContext {
-            vemt_active: false,
-            last_reviewed: None,
-        }
     }
 
     fn reviewed_at(at: DateTime<Utc>) -> ChildContext {

@@ -6,5 +6,7 @@ pub mod child;
 pub mod criteria;
 pub mod effects;
 pub mod episode;
+#[cfg(test)]
+mod fixtures;
 pub mod ids;
 pub mod queue;

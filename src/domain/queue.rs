@@ -117,79 +117,16 @@ mod tests {
     use crate::domain::criteria::CountInWindow;
     use crate::domain::episode::EpisodeStatus::{Cancelled, Open, Returned};
     use crate::domain::episode::RiskLevel::{self, High, Low, Medium, NoApparentRisk};
+    use crate::domain::fixtures::*;
     use crate::domain::ids::EpisodeId;
-
-    const HOUR: i64 = 3600;
-    const DAY: i64 = 24 * HOUR;
-
-    /// The fixed clock: Monday 16 November 2026, 09:00 UTC (GMT in London).
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 16, 9, 0, 0).unwrap()
-    }
-
-    fn hours(n: i64) -> Duration {
-        Duration::hours(n)
-    }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
-    fn id(raw: &str) -> EpisodeId {
-        EpisodeId::parse(raw).unwrap()
-    }
-
-    fn ids(raw: &[&str]) -> Vec<EpisodeId> {
-        raw.iter().map(|r| id(r)).collect()
-    }
-
-    /// An episode reported `reported_ago` before `now()`, back `returned_after`
-    /// after its report (when given), last changed by the service at `changed_at`.
-    fn episode(
-        raw_id: &str,
-        reported_ago: Duration,
-        status: EpisodeStatus,
-        risk_level: RiskLevel,
-        ever_high: bool,
-        returned_after: Option<Duration>,
-        changed_at: DateTime<Utc>,
-    ) -> Episode {
-        let reported_missing_at = now() - reported_ago;
-        Episode {
-            episode_id: id(raw_id),
-            status,
-            risk_level,
-            ever_high,
-            reported_missing_at,
-            returned_at: returned_after.map(|d| reported_missing_at + d),
-            changed_at,
-        }
-    }
-
-    /// A low-risk episode that lasted an hour.
-    fn returned(raw_id: &str, reported_ago: Duration) -> Episode {
-        let changed_at = now() - reported_ago + hours(1);
-        episode(
-            raw_id,
-            reported_ago,
-            Returned,
-            Low,
-            false,
-            Some(hours(1)),
-            changed_at,
-        )
-    }
-
     fn cancel(mut e: Episode) -> Episode {
         e.status = Cancelled;
         e
-    }
-
-    fn never_reviewed() -> ChildContext {
-        ChildContext {
-            vemt_active: false,
-            last_reviewed: None,
-        }
     }
 
     /// Episodes E1 (newest) .. En, a day apart.
