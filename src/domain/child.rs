@@ -5,26 +5,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::episode::Gender;
 use super::ids::{EhmId, EpisodeId, LcsPersonId, PolicePersonId, RhiId, WorkerId};
 
-macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-        pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
-        }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            pub fn parse(raw: &str) -> Option<Self> {
-                match raw { $($text => Some(Self::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 wire_enum!(VemtStatus {
     None = "none",
     Referred = "referred",

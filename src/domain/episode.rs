@@ -4,33 +4,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ids::{EpisodeId, LcsPersonId, PolicePersonId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EpisodeStatus {
-    Open,
-    Returned,
-    /// Recorded in error by the police: counts for nothing (R1).
-    Cancelled,
-}
-
-impl EpisodeStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Returned => "returned",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "open" => Self::Open,
-            "returned" => Self::Returned,
-            "cancelled" => Self::Cancelled,
-            _ => return None,
-        })
-    }
-}
+wire_enum!(EpisodeStatus {
+    Open = "open",
+    Returned = "returned",
+    // Recorded in error by the police: counts for nothing (R1).
+    Cancelled = "cancelled",
+});
 
 /// Police risk grade. The lowest band has had three names over the years
 /// (`absent`, `no_apparent_risk`, `very_low`); they are one grade here (R1.4).
@@ -64,62 +43,18 @@ impl RiskLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Gender {
-    Female,
-    Male,
-    Other,
-    Unknown,
-}
+wire_enum!(Gender {
+    Female = "female",
+    Male = "male",
+    Other = "other",
+    Unknown = "unknown",
+});
 
-impl Gender {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Female => "female",
-            Self::Male => "male",
-            Self::Other => "other",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "female" => Self::Female,
-            "male" => Self::Male,
-            "other" => Self::Other,
-            "unknown" => Self::Unknown,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MissingFrom {
-    Home,
-    Care,
-    Other,
-}
-
-impl MissingFrom {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Home => "home",
-            Self::Care => "care",
-            Self::Other => "other",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "home" => Self::Home,
-            "care" => Self::Care,
-            "other" => Self::Other,
-            _ => return None,
-        })
-    }
-}
+wire_enum!(MissingFrom {
+    Home = "home",
+    Care = "care",
+    Other = "other",
+});
 
 /// The person an episode is about, as the police know them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
