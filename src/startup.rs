@@ -113,12 +113,33 @@ impl Application {
         .await?;
         tracing::info!("connected to the broker");
         self.broker_connected.send_replace(true);
-        let result = tokio::select! {
-            r = consumer.run(shutdown.clone()) => r,
-            r = relay.run(shutdown.clone()) => r,
+        // Consumer and relay stop together and gracefully: on shutdown, or
+        // when either fails, each finishes what it holds (the relay records
+        // what the broker confirmed) rather than being dropped mid-batch.
+        let (stop_session, session) = watch::channel(false);
+        let stop_on_shutdown = async {
+            let mut shutdown = shutdown.clone();
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            stop_session.send_replace(true);
+        };
+        let consumer = async {
+            let result = consumer.run(session.clone()).await;
+            stop_session.send_replace(true);
+            result
+        };
+        let relay = async {
+            let result = relay.run(session.clone()).await;
+            stop_session.send_replace(true);
+            result
+        };
+        let both = async { tokio::join!(consumer, relay) };
+        tokio::pin!(both);
+        let (consumed, relayed) = tokio::select! {
+            done = &mut both => done,
+            () = stop_on_shutdown => both.await,
         };
         self.broker_connected.send_replace(false);
         let _ = connection.close(200, "shutting down".into()).await;
-        result
+        consumed.and(relayed)
     }
 }
