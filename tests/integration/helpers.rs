@@ -50,7 +50,9 @@ pub struct TestApp {
     pub settings: Settings,
     pub pool: PgPool,
     pub clock: Arc<ManualClock>,
-    database: String,
+    /// Removed when the test ends, pass or fail; `None` for a second
+    /// instance or a halted one that restarts.
+    leftovers: Option<Leftovers>,
     channel: Channel,
     _connection: Connection,
     stop: watch::Sender<bool>,
@@ -114,11 +116,12 @@ impl TestApp {
             .await
             .expect("the service connects to the broker in time")
             .expect("the service is running");
+        let leftovers = (!database.is_empty()).then(|| Leftovers::of(&settings, database));
         Self {
             settings,
             pool,
             clock,
-            database,
+            leftovers,
             channel,
             _connection: connection,
             stop,
@@ -283,46 +286,32 @@ impl TestApp {
         names
     }
 
-    /// Stops the service and removes its database, exchanges and queues.
+    /// Stops the service; dropping it removes its database and names.
     pub async fn stop(mut self) {
         self.halt().await;
-        let b = &self.settings.broker;
-        let mut queues = vec![b.inbound_queue.clone(), b.dead_letter_queue.clone()];
-        queues.extend(OUTBOUND_TYPES.iter().map(|t| self.outbound_queue(t)));
-        for queue in queues {
-            let _ = self
-                .channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for exchange in [
-            &b.inbound_exchange,
-            &b.outbound_exchange,
-            &b.dead_letter_exchange,
-        ] {
-            let _ = self
-                .channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
         self.pool.close().await;
-        let server = database_server();
-        if let Ok(mut admin) = PgConnection::connect(&server).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.database
-            )))
-            .execute(&mut admin)
-            .await;
-        }
     }
 
     /// Starts a halted app again on the same database, names and clock.
     pub async fn restart(mut halted: Self) -> Self {
-        let database = std::mem::take(&mut halted.database);
+        let database = halted
+            .leftovers
+            .take()
+            .map(|l| l.database)
+            .unwrap_or_default();
         let (settings, clock) = (halted.settings.clone(), halted.clock.clone());
         drop(halted);
         Self::start(settings, database, clock).await
+    }
+
+    /// A second copy of the service on the same database and queues.
+    pub async fn second_instance(&self) -> Self {
+        Self::start(
+            self.settings.clone(),
+            String::new(),
+            Arc::clone(&self.clock),
+        )
+        .await
     }
 
     /// Stops the service but keeps its state, for restart tests.
@@ -333,6 +322,83 @@ impl TestApp {
                 .await
                 .expect("service task joins")
                 .expect("service stops cleanly");
+        }
+    }
+}
+
+/// What a test leaves on the shared servers: its queues, exchanges and
+/// database.
+struct Leftovers {
+    amqp_url: String,
+    queues: Vec<String>,
+    exchanges: Vec<String>,
+    database: String,
+}
+
+impl Leftovers {
+    fn of(settings: &Settings, database: String) -> Self {
+        let b = &settings.broker;
+        let mut queues = vec![b.inbound_queue.clone(), b.dead_letter_queue.clone()];
+        queues.extend(
+            OUTBOUND_TYPES
+                .iter()
+                .map(|t| format!("{}{t}", b.outbound_queue_prefix)),
+        );
+        Self {
+            amqp_url: b.url.clone(),
+            queues,
+            exchanges: vec![
+                b.inbound_exchange.clone(),
+                b.outbound_exchange.clone(),
+                b.dead_letter_exchange.clone(),
+            ],
+            database,
+        }
+    }
+
+    async fn remove(self) {
+        if let Ok(connection) =
+            Connection::connect(&self.amqp_url, ConnectionProperties::default()).await
+        {
+            if let Ok(channel) = connection.create_channel().await {
+                for queue in &self.queues {
+                    let _ = channel
+                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                }
+                for exchange in &self.exchanges {
+                    let _ = channel
+                        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                        .await;
+                }
+            }
+            let _ = connection.close(200, "test done".into()).await;
+        }
+        if let Ok(mut admin) = PgConnection::connect(&database_server()).await {
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.database
+            )))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// Runs on its own thread and runtime, so it works when a test has
+    /// panicked (and the test's runtime is going away).
+    fn drop(&mut self) {
+        if let Some(leftovers) = self.leftovers.take() {
+            let _ = std::thread::spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    runtime.block_on(leftovers.remove());
+                }
+            })
+            .join();
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Time: the collation boundary, the October clock change, the 72-hour line
 //! crossed with no message (R1.6, R2.1), and restarts (R2.3, R8.3).
 
-use std::sync::Arc;
-
 use chrono::Duration;
 
 use crate::helpers::{EpisodeSpec, TestApp, eventually, utc};
@@ -146,12 +144,7 @@ async fn two_instances_side_by_side_queue_each_child_once() {
     // R2.3: two copies on one database and one queue produce what one would.
     let now = utc("2026-11-16T09:00:00Z");
     let first = TestApp::spawn(now).await;
-    let second = TestApp::start(
-        first.settings.clone(),
-        String::new(),
-        Arc::clone(&first.clock),
-    )
-    .await;
+    let mut second = first.second_instance().await;
     for i in 0..20 {
         let person = format!("LCS-TWO-{}", i % 5);
         first
@@ -171,7 +164,6 @@ async fn two_instances_side_by_side_queue_each_child_once() {
     assert_eq!(items, 5);
     first.take_events("police.trigger-plan-request.v1", 5).await;
     first.assert_no_more("police.trigger-plan-request.v1").await;
-    let mut second = second;
     second.halt().await;
     first.stop().await;
 }
