@@ -15,4 +15,4 @@ rm -rf .sqlx && mkdir -p .sqlx
 touch src/lib.rs
 DATABASE_URL="$base/$db" SQLX_OFFLINE_DIR="$PWD/.sqlx" cargo check --all-targets --quiet
 psql "$base/postgres" -qc "DROP DATABASE $db"
-echo "prepare-sqlx: $(ls .sqlx | wc -l) queries written to .sqlx/"
+echo "prepare-sqlx: $(find .sqlx -name 'query-*.json' | wc -l) queries written to .sqlx/"
