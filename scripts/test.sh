@@ -15,5 +15,13 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+echo "== chromium (renders the printable agenda in the integration tests)"
+# The test fails rather than skips without it, so a fresh machine gets it here.
+if ! command -v chromium >/dev/null; then
+  as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+chromium --version 2>/dev/null || { echo "chromium is not runnable" >&2; exit 1; }
 echo "== cargo test"
 cargo test --locked --all-targets

@@ -22,6 +22,7 @@ pub struct Settings {
     pub sweep: SweepSettings,
     pub outbox: OutboxSettings,
     pub telemetry: TelemetrySettings,
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +104,40 @@ pub struct OutboxSettings {
     pub retry_max_ms: u64,
 }
 
+/// The HTTP server: health, meetings and agenda views.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Address and port to listen on (port 0: any free port, for tests).
+    pub bind: std::net::SocketAddr,
+    /// The bearer token every route but health requires. A secret: set it
+    /// only through VEMT__HTTP__TOKEN. Unset (or empty), those routes answer
+    /// 503: the agenda views are never open by default.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl HttpSettings {
+    /// The shortest token accepted: a guessable token would guard children's
+    /// data with nothing.
+    pub const MIN_TOKEN_CHARS: usize = 16;
+
+    /// The configured token, treating an empty value as unset.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
+// The token is a secret: never print it.
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("bind", &self.bind)
+            .field("token", &self.token().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -139,6 +174,19 @@ impl Settings {
             .build()?
             .try_deserialize()?;
         settings.calendar()?;
+        if settings
+            .http
+            .token()
+            .is_some_and(|t| t.chars().count() < HttpSettings::MIN_TOKEN_CHARS)
+        {
+            return Err(SettingsError::Invalid {
+                key: "http.token",
+                rule: format!(
+                    "must be at least {} characters",
+                    HttpSettings::MIN_TOKEN_CHARS
+                ),
+            });
+        }
         Ok(settings)
     }
 
@@ -192,5 +240,18 @@ mod tests {
         let s = Settings::load(&config_dir(), "production").expect("production loads");
         assert_eq!(s.telemetry.format, LogFormat::Json);
         assert!(!s.database.create_if_missing);
+    }
+
+    #[test]
+    fn the_http_token_is_off_by_default_and_never_printed() {
+        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        assert_eq!(s.http.token(), None);
+        assert_eq!(s.http.bind.to_string(), "127.0.0.1:8080");
+        s.http.token = Some("a-secret-token-of-some-length".into());
+        let printed = format!("{:?}", s.http);
+        assert!(!printed.contains("a-secret"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+        s.http.token = Some(String::new());
+        assert_eq!(s.http.token(), None);
     }
 }

@@ -75,6 +75,7 @@ impl Intake {
             &envelope.source,
             &envelope.id,
             &envelope.event_type,
+            now,
         )
         .await?
         {
@@ -131,7 +132,7 @@ impl Intake {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         for effect in effects {
-            store::outbox::enqueue(conn, &outbound::build(effect, cause, &self.source, now))
+            store::outbox::enqueue(conn, &outbound::build(effect, cause, &self.source, now)?)
                 .await?;
         }
         Ok(())
@@ -349,7 +350,9 @@ impl Intake {
         let episodes = episodes::of_child(conn, child).await?;
         let context = ChildContext {
             vemt_active: row.vemt_active,
-            last_reviewed: agenda::last_reviewed(conn, child, now).await?,
+            last_reviewed: agenda::last_reviewed(conn, child, now)
+                .await?
+                .map(|r| r.meeting_at),
         };
         let decision = queue::decide(&episodes, context, now, &self.thresholds, &self.calendar);
         let meeting = decision

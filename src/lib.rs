@@ -2,11 +2,14 @@
 //! in, the Wednesday review queue, trigger-plan requests out.
 //! See ARCHITECTURE.md: a pure domain core with adapters at the edge.
 
+pub mod agendas;
 pub mod broker;
 pub mod clock;
+pub mod collation;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod http;
 pub mod inbound;
 pub mod intake;
 pub mod outbox;

@@ -36,6 +36,33 @@ enum Command {
         /// A JSONL file of CloudEvents.
         file: PathBuf,
     },
+    /// Print a Wednesday agenda: the next open meeting's as it stands now,
+    /// or the one of --date (frozen once collated). Reads the database
+    /// only. Holds children's data: print it only where it may be seen.
+    Agenda {
+        /// The meeting date, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_meeting_date)]
+        date: Option<chrono::NaiveDate>,
+        #[arg(long, value_enum, default_value_t = AgendaFormat::Table)]
+        format: AgendaFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AgendaFormat {
+    /// One line per child, for a terminal.
+    Table,
+    /// One row per episode per child (RFC 4180).
+    Csv,
+    /// The agenda as the HTTP view and the published event carry it.
+    Json,
+}
+
+fn parse_meeting_date(raw: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|d| d.format("%Y-%m-%d").to_string() == raw)
+        .ok_or_else(|| "must be a date YYYY-MM-DD".to_owned())
 }
 
 #[tokio::main]
@@ -54,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Publish { file } => publish(&settings, &file).await?,
+        Command::Agenda { date, format } => print_agenda(&settings, date, format).await?,
         Command::Serve => {
             let app = Application::build(settings, Arc::new(SystemClock)).await?;
             let (stop, shutdown) = watch::channel(false);
@@ -114,6 +142,50 @@ async fn publish(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
     }
     let _ = connection.close(200, "done".into()).await;
     tracing::info!(published, exchange = %b.inbound_exchange, "published");
+    Ok(())
+}
+
+/// `vemt agenda`: the same renderers as the HTTP views, to stdout.
+async fn print_agenda(
+    settings: &Settings,
+    date: Option<chrono::NaiveDate>,
+    format: AgendaFormat,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use vemt::http::render;
+    let calendar = settings.calendar()?;
+    let pool = vemt::store::connect(&settings.database)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar, settings.criteria);
+    let now = chrono::Utc::now();
+    let date = date.unwrap_or_else(|| calendar.next_open_meeting(now).date);
+    let agenda = agendas
+        .agenda(date, now)
+        .await
+        .context("reading the agenda (has `vemt migrate` run?)")?;
+    pool.close().await;
+    let agenda = agenda.with_context(|| {
+        format!(
+            "no meeting on {date}: the meeting sits on {}",
+            settings.meetings.review_weekday
+        )
+    })?;
+    let text = match format {
+        AgendaFormat::Table => render::table(
+            &agenda,
+            &render::Presentation {
+                timezone: calendar.timezone,
+                thresholds: settings.criteria,
+            },
+        ),
+        AgendaFormat::Csv => render::csv(&agenda),
+        AgendaFormat::Json => serde_json::to_string_pretty(&agenda)? + "\n",
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
     Ok(())
 }
 

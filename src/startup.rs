@@ -4,12 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::agendas::Agendas;
 use crate::broker;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::http;
 use crate::inbound::Consumer;
 use crate::intake::Intake;
 use crate::outbox::Relay;
@@ -20,9 +23,14 @@ pub struct Application {
     settings: Settings,
     pool: PgPool,
     intake: Intake,
+    agendas: Agendas,
     clock: Arc<dyn Clock>,
     /// True while a broker session is up with the topology declared.
     broker_connected: watch::Sender<bool>,
+    /// Bound in `build`, so the address is known (port 0 in tests) before
+    /// the service runs; served by `run_until_stopped`.
+    http_listener: Option<tokio::net::TcpListener>,
+    http_address: std::net::SocketAddr,
 }
 
 impl Application {
@@ -37,12 +45,20 @@ impl Application {
             calendar,
             settings.service.source.clone(),
         );
+        let agendas = Agendas::new(pool.clone(), calendar, settings.criteria);
+        let http_listener = tokio::net::TcpListener::bind(settings.http.bind)
+            .await
+            .with_context(|| format!("cannot listen on http.bind {}", settings.http.bind))?;
+        let http_address = http_listener.local_addr()?;
         Ok(Self {
             settings,
             pool,
             intake,
+            agendas,
             clock,
             broker_connected: watch::Sender::new(false),
+            http_listener: Some(http_listener),
+            http_address,
         })
     }
 
@@ -54,22 +70,37 @@ impl Application {
         &self.intake
     }
 
+    pub fn agendas(&self) -> Agendas {
+        self.agendas.clone()
+    }
+
+    /// Where the HTTP server listens (health, meetings, agendas).
+    pub fn http_address(&self) -> std::net::SocketAddr {
+        self.http_address
+    }
+
     /// Follows whether the service is connected to the broker with its
     /// topology declared (for readiness, and for tests to wait on).
     pub fn broker_connected(&self) -> watch::Receiver<bool> {
         self.broker_connected.subscribe()
     }
 
-    /// Runs the consumer, the outbox relay and the sweep until `shutdown`
+    /// Runs the consumer, the outbox relay and the timers until `shutdown`
     /// turns true. A broker outage is waited out (R8.3): the session is
     /// rebuilt with backoff, and nothing unacknowledged or unpublished is lost.
-    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let sweep = tokio::spawn(scheduler::run_sweep(
-            self.intake.clone(),
-            self.clock.clone(),
-            Duration::from_secs(self.settings.sweep.interval_seconds),
-            shutdown.clone(),
-        ));
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let http = self.spawn_http(shutdown.clone())?;
+        let timers = scheduler::Timers {
+            intake: self.intake.clone(),
+            agendas: self.agendas.clone(),
+            source: self.settings.service.source.clone(),
+            clock: self.clock.clone(),
+            interval: Duration::from_secs(self.settings.sweep.interval_seconds),
+        };
+        let timers = tokio::spawn(timers.run(shutdown.clone()));
         let mut backoff = Duration::from_millis(200);
         while !*shutdown.borrow() {
             match self.broker_session(shutdown.clone()).await {
@@ -85,9 +116,48 @@ impl Application {
                 }
             }
         }
-        sweep.await?;
+        timers.await?;
+        // Requests in flight finish; a client holding a connection open
+        // does not hold up the stop.
+        if tokio::time::timeout(Duration::from_secs(10), http)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP server did not stop within 10 s");
+        }
         self.pool.close().await;
         Ok(())
+    }
+
+    /// Serves the HTTP routes (`http::router`) until shutdown.
+    fn spawn_http(
+        &mut self,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+        let listener = self
+            .http_listener
+            .take()
+            .context("the HTTP listener is served once")?;
+        let state = http::HttpState::new(
+            self.agendas.clone(),
+            self.pool.clone(),
+            self.broker_connected(),
+            self.clock.clone(),
+            self.settings.http.token(),
+            http::render::Presentation {
+                timezone: self.settings.calendar()?.timezone,
+                thresholds: self.settings.criteria,
+            },
+        );
+        if self.settings.http.token().is_none() {
+            tracing::warn!("http.token is not set: only /livez and /readyz are served");
+        }
+        tracing::info!(address = %self.http_address, "HTTP server listening");
+        Ok(tokio::spawn(async move {
+            if let Err(err) = http::serve(listener, http::router(state), shutdown).await {
+                tracing::error!(error = %err, "HTTP server failed");
+            }
+        }))
     }
 
     /// One connection: topology, consumer and relay, until either fails or

@@ -54,7 +54,12 @@ pub fn event_id(cause: &Cause, effect: &Effect) -> Uuid {
     )
 }
 
-pub fn build(effect: &Effect, cause: &Cause, source: &str, now: DateTime<Utc>) -> OutboundEvent {
+pub fn build(
+    effect: &Effect,
+    cause: &Cause,
+    source: &str,
+    now: DateTime<Utc>,
+) -> serde_json::Result<OutboundEvent> {
     let id = event_id(cause, effect);
     let data = match effect {
         Effect::TriggerPlanRequest(r) => json!({
@@ -76,8 +81,10 @@ pub fn build(effect: &Effect, cause: &Cause, source: &str, now: DateTime<Utc>) -
             "reason": "unmatched_police_person",
             "priority": "normal",
         }),
+        // The agenda's own serialisation is the contract's item shape.
+        Effect::MissingReviewAgenda(agenda) => serde_json::to_value(agenda)?,
     };
-    OutboundEvent {
+    Ok(OutboundEvent {
         id,
         event_type: effect.event_type().to_owned(),
         body: json!({
@@ -91,7 +98,7 @@ pub fn build(effect: &Effect, cause: &Cause, source: &str, now: DateTime<Utc>) -
             "causationid": cause.causation_id,
             "data": data,
         }),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -117,7 +124,7 @@ mod tests {
     #[test]
     fn correlation_falls_back_to_the_cause() {
         let now = Utc::now();
-        let event = build(&alert(), &Cause::inbound("e-1", None), "urn:test", now);
+        let event = build(&alert(), &Cause::inbound("e-1", None), "urn:test", now).unwrap();
         assert_eq!(event.body["correlationid"], "e-1");
         assert_eq!(event.body["causationid"], "e-1");
         let event = build(
@@ -125,7 +132,8 @@ mod tests {
             &Cause::inbound("e-1", Some("c-9")),
             "urn:test",
             now,
-        );
+        )
+        .unwrap();
         assert_eq!(event.body["correlationid"], "c-9");
         assert_eq!(event.body["type"], "lcs.alert.v1");
         assert_eq!(event.body["data"]["lcs_person_id"], Value::Null);

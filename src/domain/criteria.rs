@@ -58,6 +58,13 @@ impl serde::Serialize for Criterion {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Criterion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).ok_or_else(|| serde::de::Error::custom("unknown criterion"))
+    }
+}
+
 /// N episodes or more within the last D days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]

@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 
+use super::agenda::Agenda;
 use super::ids::{LcsPersonId, PolicePersonId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -35,10 +36,12 @@ pub struct UnmatchedPersonAlert {
     pub police_person_id: PolicePersonId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     TriggerPlanRequest(TriggerPlanRequest),
     UnmatchedPersonAlert(UnmatchedPersonAlert),
+    /// `agenda.missing-review.v1`: the frozen agenda of a meeting (R3.1).
+    MissingReviewAgenda(Box<Agenda>),
 }
 
 impl Effect {
@@ -47,6 +50,7 @@ impl Effect {
         match self {
             Self::TriggerPlanRequest(_) => "police.trigger-plan-request.v1",
             Self::UnmatchedPersonAlert(_) => "lcs.alert.v1",
+            Self::MissingReviewAgenda(_) => "agenda.missing-review.v1",
         }
     }
 
@@ -61,6 +65,7 @@ impl Effect {
                 r.police_person_id
             ),
             Self::UnmatchedPersonAlert(a) => format!("alert/unmatched/{}", a.police_person_id),
+            Self::MissingReviewAgenda(a) => format!("agenda/missing-review/{}", a.meeting_date),
         }
     }
 }

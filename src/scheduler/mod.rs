@@ -1,34 +1,51 @@
 //! Timers inside the service. Each run is safe on several instances at once:
-//! the sweep evaluates each child under the child's row lock, and what it
-//! queues is keyed by child and meeting.
+//! collation is claimed per meeting under a lock, the sweep evaluates each
+//! child under the child's row lock, and what either produces is keyed by
+//! child and meeting. On start the first tick catches up on anything due
+//! while the service was down.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::agendas::Agendas;
 use crate::clock::Clock;
+use crate::collation;
 use crate::intake::{Intake, is_transient_error};
 
-/// R1.6: re-evaluates children with live episodes every `interval`, so an
-/// episode crossing 72 hours reaches the agenda with no message to say so.
-pub async fn run_sweep(
-    intake: Intake,
-    clock: Arc<dyn Clock>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        match intake.sweep(clock.now()).await {
-            Ok(children) => tracing::debug!(children, "live episodes swept"),
-            Err(err) if is_transient_error(&err) => {
-                tracing::warn!(error = %err, "sweep postponed: database unavailable")
+pub struct Timers {
+    pub intake: Intake,
+    pub agendas: Agendas,
+    pub source: String,
+    pub clock: Arc<dyn Clock>,
+    pub interval: Duration,
+}
+
+impl Timers {
+    /// Every `interval`: collate what is due (R3.1), then sweep live
+    /// episodes (R1.6) so that a meeting just sat counts as a review.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let now = self.clock.now();
+            match collation::collate_due(&self.agendas, &self.source, now).await {
+                Ok(_) => {}
+                Err(err) if is_transient_error(&err) => {
+                    tracing::warn!(error = %err, "collation postponed: database unavailable")
+                }
+                Err(err) => tracing::error!(error = ?err, "collation failed"),
             }
-            Err(err) => tracing::error!(error = ?err, "sweep failed"),
-        }
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(interval) => {}
+            match self.intake.sweep(now).await {
+                Ok(children) => tracing::debug!(children, "live episodes swept"),
+                Err(err) if is_transient_error(&err) => {
+                    tracing::warn!(error = %err, "sweep postponed: database unavailable")
+                }
+                Err(err) => tracing::error!(error = ?err, "sweep failed"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.interval) => {}
+            }
         }
     }
 }

@@ -109,20 +109,92 @@ pub async fn move_items(conn: &mut PgConnection, from: ChildId, into: ChildId) -
     Ok(())
 }
 
-/// R2.2: the meeting time of the latest M1 that held the child and has sat.
+/// The child's last review at M1 (R2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Review {
+    pub meeting_date: NaiveDate,
+    pub meeting_at: DateTime<Utc>,
+}
+
+/// R2.2: the latest M1 whose collated agenda held the child and whose
+/// meeting time has passed at `now`.
 pub async fn last_reviewed(
     conn: &mut PgConnection,
     child_id: ChildId,
     now: DateTime<Utc>,
-) -> sqlx::Result<Option<DateTime<Utc>>> {
-    sqlx::query_scalar!(
-        "SELECT max(meeting_at) FROM agenda_items
-         WHERE child_id = $1 AND meeting_at <= $2 AND assessment <> '{}'::jsonb",
+) -> sqlx::Result<Option<Review>> {
+    sqlx::query_as!(
+        Review,
+        "SELECT a.meeting_date, a.meeting_at FROM agenda_items a JOIN collations c USING (meeting_date)
+         WHERE a.child_id = $1 AND a.meeting_at <= $2 AND a.assessment <> '{}'::jsonb
+         ORDER BY a.meeting_at DESC LIMIT 1",
         child_id,
         now
     )
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
+}
+
+/// The children on a meeting's agenda, with what they met.
+pub async fn queued(
+    conn: &mut PgConnection,
+    meeting_date: NaiveDate,
+) -> anyhow::Result<Vec<(ChildId, Assessment)>> {
+    let rows = sqlx::query!(
+        "SELECT child_id, assessment FROM agenda_items
+         WHERE meeting_date = $1 AND assessment <> '{}'::jsonb ORDER BY child_id",
+        meeting_date
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.child_id, assessment_from_json(&r.assessment)?)))
+        .collect()
+}
+
+/// Meetings with children queued whose collation time has passed and which
+/// have not been collated: due now, or missed while the service was down.
+pub async fn uncollated_due(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Meeting>> {
+    sqlx::query_as!(
+        Meeting,
+        r#"SELECT DISTINCT meeting_date AS "date!", meeting_at AS "meeting_at!", collation_at AS "collation_at!"
+           FROM agenda_items a
+           WHERE collation_at <= $1 AND assessment <> '{}'::jsonb
+             AND NOT EXISTS (SELECT 1 FROM collations c WHERE c.meeting_date = a.meeting_date)
+           ORDER BY 1"#,
+        now
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Meetings not yet collated that have children queued, with how many.
+pub async fn open_meetings(conn: &mut PgConnection) -> sqlx::Result<Vec<(Meeting, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT meeting_date, meeting_at, collation_at, count(*) AS "children!"
+           FROM agenda_items a
+           WHERE assessment <> '{}'::jsonb
+             AND NOT EXISTS (SELECT 1 FROM collations c WHERE c.meeting_date = a.meeting_date)
+           GROUP BY meeting_date, meeting_at, collation_at ORDER BY meeting_date"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                Meeting {
+                    date: r.meeting_date,
+                    meeting_at: r.meeting_at,
+                    collation_at: r.collation_at,
+                },
+                r.children,
+            )
+        })
+        .collect())
 }
 
 fn assessment_from_json(value: &Value) -> anyhow::Result<Assessment> {

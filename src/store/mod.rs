@@ -3,6 +3,7 @@
 
 pub mod agenda;
 pub mod children;
+pub mod collations;
 pub mod episodes;
 pub mod inbox;
 pub mod outbox;

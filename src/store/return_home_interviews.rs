@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use crate::domain::child::ReturnHomeInterview;
+use super::ChildId;
+use crate::domain::child::{ReturnHomeInterview, RhiStatus};
+use crate::domain::ids::{EpisodeId, LcsPersonId, RhiId};
 
 /// `false` when a statement at least as recent is already held.
 pub async fn store(
@@ -30,4 +32,37 @@ pub async fn store(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The interviews for a child's episodes (those for an episode not yet
+/// received join when it arrives).
+pub async fn of_child(
+    conn: &mut PgConnection,
+    child_id: ChildId,
+) -> anyhow::Result<Vec<ReturnHomeInterview>> {
+    let rows = sqlx::query!(
+        "SELECT r.rhi_id, r.episode_id, r.lcs_person_id, r.status, r.offered_at, r.completed_at
+         FROM return_home_interviews r JOIN episodes e USING (episode_id) JOIN police_persons p USING (police_person_id)
+         WHERE p.child_id = $1 ORDER BY r.rhi_id",
+        child_id
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ReturnHomeInterview {
+                rhi_id: RhiId::parse(&r.rhi_id)?,
+                episode_id: EpisodeId::parse(&r.episode_id)?,
+                lcs_person_id: r
+                    .lcs_person_id
+                    .as_deref()
+                    .map(LcsPersonId::parse)
+                    .transpose()?,
+                status: RhiStatus::parse(&r.status)
+                    .ok_or_else(|| anyhow::anyhow!("stored interview status unknown"))?,
+                offered_at: r.offered_at,
+                completed_at: r.completed_at,
+            })
+        })
+        .collect()
 }

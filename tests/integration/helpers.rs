@@ -21,6 +21,9 @@ use vemt::startup::Application;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// The bearer token every test app's HTTP routes require.
+pub const HTTP_TOKEN: &str = "test-http-token-0123456789";
+
 fn database_server() -> String {
     std::env::var("VEMT_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
@@ -57,6 +60,7 @@ pub struct TestApp {
     _connection: Connection,
     stop: watch::Sender<bool>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
+    http: std::net::SocketAddr,
 }
 
 /// Settings for one isolated copy: its own database and broker names.
@@ -80,6 +84,7 @@ pub fn isolated_settings() -> (Settings, String) {
     b.outbound_queue_prefix = format!("t{tag}.vemt.out.");
     b.dead_letter_exchange = format!("t{tag}.vemt.dead-letter");
     b.dead_letter_queue = format!("t{tag}.vemt.dead-letter");
+    settings.http.token = Some(HTTP_TOKEN.into());
     (settings, database)
 }
 
@@ -103,6 +108,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let pool = app.pool().clone();
+        let http = app.http_address();
         let mut connected = app.broker_connected();
         let (stop, shutdown) = watch::channel(false);
         let running = tokio::spawn(app.run_until_stopped(shutdown));
@@ -126,7 +132,13 @@ impl TestApp {
             _connection: connection,
             stop,
             running: Some(running),
+            http,
         }
+    }
+
+    /// The service's HTTP root, e.g. `http://127.0.0.1:41234`.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.http)
     }
 
     /// Publishes a CloudEvent to the inbound exchange as the `guest` user.

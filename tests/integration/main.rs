@@ -2,7 +2,9 @@
 //! the crate links once; each test isolates itself (own database, own
 //! exchange and queue names). Quiet unless TEST_LOG is set.
 
+mod collation;
 mod helpers;
+mod http;
 mod identity;
 mod outbox;
 mod pipeline;

@@ -1,0 +1,159 @@
+//! Agendas of the Wednesday meeting: built from the store through the pure
+//! core, frozen at collation (R3.1), read by the HTTP views and the CLI.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::agenda::{self, Agenda, ChildFacts, ItemFacts, LastReviewed, ReviewMeeting};
+use crate::domain::calendar::{Meeting, MeetingCalendar};
+use crate::domain::child::VemtStatus;
+use crate::domain::criteria::Thresholds;
+use crate::domain::ids::{LcsPersonId, PolicePersonId};
+use crate::store::{
+    ChildId, agenda as items, children, collations, episodes, return_home_interviews,
+};
+
+/// A meeting in the list of meetings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MeetingSummary {
+    pub date: NaiveDate,
+    pub meeting_at: DateTime<Utc>,
+    pub collation_at: DateTime<Utc>,
+    /// `None` while the agenda is open.
+    pub collated_at: Option<DateTime<Utc>>,
+    pub children: usize,
+}
+
+#[derive(Clone)]
+pub struct Agendas {
+    pool: PgPool,
+    calendar: MeetingCalendar,
+    thresholds: Thresholds,
+}
+
+impl Agendas {
+    pub fn new(pool: PgPool, calendar: MeetingCalendar, thresholds: Thresholds) -> Self {
+        Self {
+            pool,
+            calendar,
+            thresholds,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn calendar(&self) -> &MeetingCalendar {
+        &self.calendar
+    }
+
+    /// Upcoming meetings (the next open one always, and any other with
+    /// children queued), soonest first; then collated meetings, newest first.
+    pub async fn meetings(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<MeetingSummary>> {
+        let mut conn = self.pool.acquire().await?;
+        let next = self.calendar.next_open_meeting(now);
+        let mut upcoming: Vec<MeetingSummary> = items::open_meetings(&mut conn)
+            .await?
+            .into_iter()
+            .map(|(m, children)| summary(m, None, children))
+            .collect();
+        if !upcoming.iter().any(|m| m.date == next.date) {
+            upcoming.push(summary(next, None, 0));
+        }
+        upcoming.sort_by_key(|m| m.date);
+        let past = collations::list(&mut conn).await?.into_iter().map(|c| {
+            summary(
+                Meeting {
+                    date: c.meeting_date,
+                    meeting_at: c.meeting_at,
+                    collation_at: c.collation_at,
+                },
+                Some(c.collated_at),
+                c.children,
+            )
+        });
+        Ok(upcoming.into_iter().chain(past).collect())
+    }
+
+    /// The frozen agenda of a collated meeting, or the agenda of an open one
+    /// as it stands at `now`; `None` when no meeting sits that day.
+    pub async fn agenda(
+        &self,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<Agenda>> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some(frozen) = collations::frozen(&mut conn, date).await? {
+            return Ok(Some(frozen));
+        }
+        let Some(meeting) = self.calendar.meeting_on(date) else {
+            return Ok(None);
+        };
+        Ok(Some(self.build(&mut conn, meeting, now, None).await?))
+    }
+
+    /// The agenda of `meeting` as it stands at `as_of`.
+    pub async fn build(
+        &self,
+        conn: &mut PgConnection,
+        meeting: Meeting,
+        as_of: DateTime<Utc>,
+        collated_at: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<Agenda> {
+        let mut built = Vec::new();
+        for (child, assessment) in items::queued(conn, meeting.date).await? {
+            let facts = ItemFacts {
+                child: child_facts(conn, child).await?,
+                assessment,
+                episodes: episodes::of_child(conn, child).await?,
+                interviews: return_home_interviews::of_child(conn, child).await?,
+                last_reviewed: items::last_reviewed(conn, child, as_of)
+                    .await?
+                    .filter(|r| r.meeting_date != meeting.date)
+                    .map(|r| LastReviewed {
+                        date: r.meeting_date,
+                        meeting: ReviewMeeting::MissingReview,
+                        outcome: None,
+                    }),
+                trigger_plan: None,
+            };
+            built.push(agenda::item(facts, as_of, &self.thresholds));
+        }
+        Ok(agenda::agenda(meeting, collated_at, built))
+    }
+}
+
+fn summary(meeting: Meeting, collated_at: Option<DateTime<Utc>>, children: i64) -> MeetingSummary {
+    MeetingSummary {
+        date: meeting.date,
+        meeting_at: meeting.meeting_at,
+        collation_at: meeting.collation_at,
+        collated_at,
+        children: usize::try_from(children).unwrap_or(0),
+    }
+}
+
+async fn child_facts(conn: &mut PgConnection, child: ChildId) -> anyhow::Result<ChildFacts> {
+    let found = children::identity(conn, child).await?;
+    let missing = || {
+        anyhow::anyhow!("child {child} has neither an LCS record nor a police report of their name")
+    };
+    Ok(ChildFacts {
+        lcs_person_id: found
+            .lcs_person_id
+            .as_deref()
+            .map(LcsPersonId::parse)
+            .transpose()?,
+        police_person_ids: found
+            .police_person_ids
+            .iter()
+            .map(|p| PolicePersonId::parse(p))
+            .collect::<Result<_, _>>()?,
+        given_name: found.given_name.ok_or_else(missing)?,
+        family_name: found.family_name.ok_or_else(missing)?,
+        date_of_birth: found.date_of_birth.ok_or_else(missing)?,
+        vemt_status: found.vemt_status.as_deref().and_then(VemtStatus::parse),
+        early_help: found.early_help,
+    })
+}

@@ -1,0 +1,401 @@
+//! Agendas as text: CSV for systems and spreadsheets, a plain table for
+//! terminals, and the wording both share with the printable page. Pure
+//! functions of an `Agenda`; the HTTP routes and the `agenda` command use
+//! the same ones.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::agenda::{Agenda, AgendaEpisode, AgendaItem};
+use crate::domain::criteria::{Criterion, Thresholds};
+
+/// What wording and times depend on: the council's time zone and the
+/// configured criteria.
+#[derive(Debug, Clone, Copy)]
+pub struct Presentation {
+    pub timezone: Tz,
+    pub thresholds: Thresholds,
+}
+
+/// A criterion as a person reads it, with the configured numbers.
+pub fn criterion_label(criterion: Criterion, thresholds: &Thresholds) -> String {
+    let t = thresholds;
+    match criterion {
+        Criterion::HighRisk => "High risk episode".into(),
+        Criterion::TopMissing => format!(
+            "Top missing ({}+ in {} days)",
+            t.top_missing.count, t.top_missing.days
+        ),
+        Criterion::FrequentMissing => format!(
+            "Frequently missing ({}+ in {} days)",
+            t.frequent_missing.count, t.frequent_missing.days
+        ),
+        Criterion::FrequentNoApparentRisk => format!(
+            "Frequent no-apparent-risk episodes ({}+ in {} days)",
+            t.frequent_no_apparent_risk.count, t.frequent_no_apparent_risk.days
+        ),
+        Criterion::ActiveVemtCase => "Active VEMT case".into(),
+        Criterion::Over72Hours => format!("Missing over {} hours", t.over_hours),
+        Criterion::Live => "Currently missing".into(),
+    }
+}
+
+/// "Wednesday 25 November 2026".
+pub fn long_date(date: NaiveDate) -> String {
+    date.format("%A %-d %B %Y").to_string()
+}
+
+/// "Tue 24 Nov 2026 12:00 GMT", on the council's clock.
+pub fn local_time(at: DateTime<Utc>, timezone: Tz) -> String {
+    at.with_timezone(&timezone)
+        .format("%a %-d %b %Y %H:%M %Z")
+        .to_string()
+}
+
+/// "Missing children review — Wednesday 25 November 2026".
+pub fn title(agenda: &Agenda) -> String {
+    format!(
+        "Missing children review \u{2014} {}",
+        long_date(agenda.meeting_date)
+    )
+}
+
+// ---- CSV ----
+
+/// The CSV columns, one row per listed episode per child.
+pub const CSV_COLUMNS: [&str; 19] = [
+    "meeting_date",
+    "family_name",
+    "given_name",
+    "date_of_birth",
+    "lcs_person_id",
+    "police_person_ids",
+    "vemt_status",
+    "early_help",
+    "criteria",
+    "last_reviewed_date",
+    "last_reviewed_outcome",
+    "episode_id",
+    "reported_missing_at",
+    "returned_at",
+    "duration_hours",
+    "risk_level",
+    "status",
+    "rhi_not_offered_within_72_hours",
+    "trigger_plan_url",
+];
+
+/// RFC 4180 CSV with CRLF line ends: one row per episode per child, and one
+/// row (episode columns empty) for a child with no listed episode. Times
+/// are RFC 3339 in UTC, for machines.
+pub fn csv(agenda: &Agenda) -> String {
+    let mut out = String::new();
+    csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    for item in &agenda.items {
+        if item.episodes.is_empty() {
+            csv_row(&mut out, csv_cells(agenda, item, None));
+        }
+        for episode in &item.episodes {
+            csv_row(&mut out, csv_cells(agenda, item, Some(episode)));
+        }
+    }
+    out
+}
+
+fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>) -> [String; 19] {
+    let rfc3339 = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let joined = |ids: Vec<&str>| ids.join(" ");
+    let e = episode;
+    [
+        agenda.meeting_date.to_string(),
+        item.family_name.clone(),
+        item.given_name.clone(),
+        item.date_of_birth.to_string(),
+        item.lcs_person_id
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default(),
+        joined(
+            item.police_person_ids
+                .iter()
+                .map(|id| id.as_str())
+                .collect(),
+        ),
+        item.vemt_status
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        item.early_help.to_string(),
+        joined(item.criteria.iter().map(|c| c.as_str()).collect()),
+        item.last_reviewed
+            .as_ref()
+            .map(|r| r.date.to_string())
+            .unwrap_or_default(),
+        item.last_reviewed
+            .as_ref()
+            .and_then(|r| r.outcome.clone())
+            .unwrap_or_default(),
+        e.map(|e| e.episode_id.as_str().to_owned())
+            .unwrap_or_default(),
+        e.map(|e| rfc3339(e.reported_missing_at))
+            .unwrap_or_default(),
+        e.and_then(|e| e.returned_at)
+            .map(rfc3339)
+            .unwrap_or_default(),
+        e.map(|e| format!("{:.1}", e.duration_hours))
+            .unwrap_or_default(),
+        e.map(|e| e.risk_level.as_str().to_owned())
+            .unwrap_or_default(),
+        e.map(|e| e.status.as_str().to_owned()).unwrap_or_default(),
+        e.map(|e| e.rhi_not_offered_within_72_hours.to_string())
+            .unwrap_or_default(),
+        item.trigger_plan
+            .as_ref()
+            .map(|p| p.url.clone())
+            .unwrap_or_default(),
+    ]
+}
+
+fn csv_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
+    for (i, cell) in cells.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&csv_cell(&cell));
+    }
+    out.push_str("\r\n");
+}
+
+/// One cell: a cell a spreadsheet would run as a formula (starting with
+/// `=` `+` `-` `@`, tab or CR: names and outcomes are partner input) gets a
+/// leading `'`; then a cell holding `,` `"` CR or LF is quoted with its `"`
+/// doubled (RFC 4180).
+pub fn csv_cell(raw: &str) -> String {
+    let neutral = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{raw}")
+    } else {
+        raw.to_owned()
+    };
+    if neutral.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", neutral.replace('"', "\"\""))
+    } else {
+        neutral
+    }
+}
+
+// ---- terminal table ----
+
+/// A plain-text table for a terminal: one line per child with name, date
+/// of birth, criteria and the number of listed episodes. Control
+/// characters in partner input are shown as `?`, so a name cannot drive
+/// the terminal.
+pub fn table(agenda: &Agenda, presentation: &Presentation) -> String {
+    let status = match agenda.collated_at {
+        Some(at) => format!("collated {}", local_time(at, presentation.timezone)),
+        None => format!(
+            "preview; collation due {}",
+            local_time(agenda.collation_at, presentation.timezone)
+        ),
+    };
+    let mut out = format!("{} ({status})\n", title(agenda));
+    let header = [
+        "NAME".to_owned(),
+        "DATE OF BIRTH".to_owned(),
+        "CRITERIA".to_owned(),
+        "EPISODES".to_owned(),
+    ];
+    let rows: Vec<[String; 4]> = agenda
+        .items
+        .iter()
+        .map(|item| {
+            [
+                printable(&format!("{}, {}", item.family_name, item.given_name)),
+                item.date_of_birth.to_string(),
+                item.criteria
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                item.episodes.len().to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    let children = agenda.items.len();
+    out.push_str(&format!(
+        "{children} {}\n",
+        if children == 1 { "child" } else { "children" }
+    ));
+    out
+}
+
+fn printable(raw: &str) -> String {
+    raw.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::agenda::{AgendaRhi, LastReviewed, ReviewMeeting, TriggerPlanRef};
+    use crate::domain::child::{RhiStatus, VemtStatus};
+    use crate::domain::episode::{EpisodeStatus, RiskLevel};
+    use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId};
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    pub(crate) fn presentation() -> Presentation {
+        Presentation {
+            timezone: chrono_tz::Europe::London,
+            thresholds: Thresholds::default(),
+        }
+    }
+
+    /// Two children: one with partner text that needs escaping everywhere,
+    /// one with no listed episode.
+    pub(crate) fn sample() -> Agenda {
+        let episode = AgendaEpisode {
+            episode_id: EpisodeId::parse("CP-1").unwrap(),
+            reported_missing_at: utc("2026-11-20T14:00:00Z"),
+            returned_at: Some(utc("2026-11-21T02:30:00Z")),
+            duration_hours: 12.5,
+            risk_level: RiskLevel::High,
+            status: EpisodeStatus::Returned,
+            rhi_not_offered_within_72_hours: true,
+        };
+        let tricky = AgendaItem {
+            lcs_person_id: Some(LcsPersonId::parse("LCS-1").unwrap()),
+            police_person_ids: vec![
+                PolicePersonId::parse("P-1").unwrap(),
+                PolicePersonId::parse("P-2").unwrap(),
+            ],
+            given_name: "Ann \"Nan\"".into(),
+            family_name: "=O'Brien, <b>".into(),
+            date_of_birth: NaiveDate::from_ymd_opt(2011, 3, 4).unwrap(),
+            vemt_status: Some(VemtStatus::Active),
+            early_help: true,
+            criteria: vec![Criterion::HighRisk, Criterion::TopMissing],
+            evidence: BTreeMap::new(),
+            last_reviewed: Some(LastReviewed {
+                date: NaiveDate::from_ymd_opt(2026, 11, 18).unwrap(),
+                meeting: ReviewMeeting::MissingReview,
+                outcome: Some("line one\nline two".into()),
+            }),
+            episodes: vec![episode],
+            return_home_interviews: vec![AgendaRhi {
+                rhi_id: RhiId::parse("RHI-1").unwrap(),
+                episode_id: EpisodeId::parse("CP-1").unwrap(),
+                status: RhiStatus::Declined,
+                offered_at: Some(utc("2026-11-25T09:00:00Z")),
+                completed_at: None,
+            }],
+            trigger_plan: Some(TriggerPlanRef {
+                plan_id: "TP-1".into(),
+                version: 2,
+                url: "https://docs.example.org/plans/TP-1?a=1&b=2".into(),
+            }),
+        };
+        let quiet = AgendaItem {
+            lcs_person_id: None,
+            police_person_ids: vec![PolicePersonId::parse("P-9").unwrap()],
+            given_name: "Bea".into(),
+            family_name: "Quiet\u{1b}[2J".into(),
+            date_of_birth: NaiveDate::from_ymd_opt(2012, 1, 2).unwrap(),
+            vemt_status: None,
+            early_help: false,
+            criteria: vec![Criterion::ActiveVemtCase],
+            evidence: BTreeMap::new(),
+            last_reviewed: None,
+            episodes: vec![],
+            return_home_interviews: vec![],
+            trigger_plan: None,
+        };
+        Agenda {
+            meeting_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            meeting_at: utc("2026-11-25T10:00:00Z"),
+            collation_at: utc("2026-11-24T12:00:00Z"),
+            collated_at: None,
+            items: vec![tricky, quiet],
+        }
+    }
+
+    #[test]
+    fn cells_are_quoted_per_rfc_4180_and_formulas_neutralised() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_cell("cr\rhere"), "\"cr\rhere\"");
+        assert_eq!(csv_cell("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("@cmd"), "'@cmd");
+        assert_eq!(csv_cell("=a,b"), "\"'=a,b\"");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn csv_has_a_row_per_episode_and_one_for_a_child_without_episodes() {
+        let text = csv(&sample());
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], CSV_COLUMNS.join(","));
+        assert!(text.contains(
+            "2026-11-25,\"'=O'Brien, <b>\",\"Ann \"\"Nan\"\"\",2011-03-04,LCS-1,P-1 P-2,active,true,high_risk top_missing,2026-11-18,\"line one\nline two\",CP-1,2026-11-20T14:00:00Z,2026-11-21T02:30:00Z,12.5,high,returned,true,https://docs.example.org/plans/TP-1?a=1&b=2\r\n"
+        ), "{text}");
+        assert!(
+            text.contains("2026-11-25,Quiet\u{1b}[2J,Bea,2012-01-02,,P-9,,false,active_vemt_case,,,,,,,,,,\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n"));
+    }
+
+    #[test]
+    fn the_table_has_a_line_per_child_and_no_control_characters() {
+        let text = table(&sample(), &presentation());
+        assert!(text.starts_with(
+            "Missing children review \u{2014} Wednesday 25 November 2026 (preview; collation due Tue 24 Nov 2026 12:00 GMT)\n"
+        ), "{text}");
+        assert!(
+            text.contains("=O'Brien, <b>, Ann \"Nan\"  2011-03-04     high_risk, top_missing  1"),
+            "{text}"
+        );
+        assert!(text.contains("Quiet?[2J, Bea"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+        assert!(text.ends_with("2 children\n"));
+    }
+
+    #[test]
+    fn labels_carry_the_configured_numbers() {
+        let t = Thresholds::default();
+        assert_eq!(
+            criterion_label(Criterion::TopMissing, &t),
+            "Top missing (4+ in 30 days)"
+        );
+        assert_eq!(
+            criterion_label(Criterion::HighRisk, &t),
+            "High risk episode"
+        );
+        assert_eq!(
+            criterion_label(Criterion::Over72Hours, &t),
+            "Missing over 72 hours"
+        );
+    }
+}
