@@ -10,7 +10,7 @@ use crate::domain::child::VemtStatus;
 use crate::domain::criteria::Thresholds;
 use crate::domain::ids::{LcsPersonId, PolicePersonId};
 use crate::store::{
-    ChildId, agenda as items, children, collations, episodes, return_home_interviews,
+    ChildId, agenda as items, children, collations, episodes, return_home_interviews, trigger_plans,
 };
 
 /// A meeting in the list of meetings.
@@ -44,15 +44,16 @@ impl Agendas {
         &self.pool
     }
 
-    pub fn calendar(&self) -> &MeetingCalendar {
-        &self.calendar
+    /// The calendar as it stands, with cancelled and moved meetings (R2.4).
+    pub async fn calendar(&self, conn: &mut PgConnection) -> sqlx::Result<MeetingCalendar> {
+        crate::store::meetings::calendar(conn, &self.calendar).await
     }
 
     /// Upcoming meetings (the next open one always, and any other with
     /// children queued), soonest first; then collated meetings, newest first.
     pub async fn meetings(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<MeetingSummary>> {
         let mut conn = self.pool.acquire().await?;
-        let next = self.calendar.next_open_meeting(now);
+        let next = self.calendar(&mut conn).await?.next_open_meeting(now);
         let mut upcoming: Vec<MeetingSummary> = items::open_meetings(&mut conn)
             .await?
             .into_iter()
@@ -87,7 +88,7 @@ impl Agendas {
         if let Some(frozen) = collations::frozen(&mut conn, date).await? {
             return Ok(Some(frozen));
         }
-        let Some(meeting) = self.calendar.meeting_on(date) else {
+        let Some(meeting) = self.calendar(&mut conn).await?.meeting_on(date) else {
             return Ok(None);
         };
         Ok(Some(self.build(&mut conn, meeting, now, None).await?))
@@ -116,7 +117,7 @@ impl Agendas {
                         meeting: ReviewMeeting::MissingReview,
                         outcome: None,
                     }),
-                trigger_plan: None,
+                trigger_plan: trigger_plans::newest_of_child(conn, child).await?,
             };
             built.push(agenda::item(facts, as_of, &self.thresholds));
         }

@@ -23,9 +23,8 @@ pub async fn collate_due(
     // no child on it ("nobody met the criteria this week"), provided the
     // service was running before it: a new deployment does not announce
     // agendas for weeks it never saw.
-    let latest = agendas
-        .calendar()
-        .meeting_on(agendas.calendar().next_open_meeting(now).date - Duration::days(7));
+    let calendar = agendas.calendar(&mut conn).await?;
+    let latest = calendar.meeting_on(calendar.next_open_meeting(now).date - Duration::days(7));
     if let Some(latest) = latest {
         if !due.iter().any(|m| m.date == latest.date)
             && !collations::is_collated(&mut conn, latest.date).await?

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{NaiveTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveTime, Weekday};
 use serde::Deserialize;
 
-use crate::domain::calendar::MeetingCalendar;
+use crate::domain::calendar::{MeetingCalendar, MeetingChanges};
 use crate::domain::criteria::Thresholds;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +87,12 @@ pub struct MeetingSettings {
     pub review_time: String,
     pub collation_weekday: String,
     pub collation_time: String,
+    /// Regular meeting dates that will not sit (R2.4).
+    #[serde(default)]
+    pub cancelled: Vec<String>,
+    /// Regular meeting date -> the date it sits instead (R2.4).
+    #[serde(default)]
+    pub moved: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,18 +196,49 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The meeting calendar these settings describe, checked.
+    /// The meeting calendar these settings describe, checked. Cancelled and
+    /// moved dates must be regular meeting dates.
     pub fn calendar(&self) -> Result<MeetingCalendar, SettingsError> {
         let m = &self.meetings;
+        let meeting_weekday = weekday("meetings.review_weekday", &m.review_weekday)?;
+        let regular = |key: &'static str, raw: &str| -> Result<NaiveDate, SettingsError> {
+            let date =
+                NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| SettingsError::Invalid {
+                    key,
+                    rule: "must hold dates YYYY-MM-DD".into(),
+                })?;
+            if date.weekday() != meeting_weekday {
+                return Err(SettingsError::Invalid {
+                    key,
+                    rule: "must name regular meeting dates (the review weekday)".into(),
+                });
+            }
+            Ok(date)
+        };
+        let mut changes = MeetingChanges::default();
+        for raw in &m.cancelled {
+            changes
+                .cancelled
+                .insert(regular("meetings.cancelled", raw)?);
+        }
+        for (from, to) in &m.moved {
+            let to =
+                NaiveDate::parse_from_str(to, "%Y-%m-%d").map_err(|_| SettingsError::Invalid {
+                    key: "meetings.moved",
+                    rule: "must map dates YYYY-MM-DD to dates YYYY-MM-DD".into(),
+                })?;
+            changes.moved.insert(regular("meetings.moved", from)?, to);
+        }
         Ok(MeetingCalendar {
             timezone: m.timezone.parse().map_err(|_| SettingsError::Invalid {
                 key: "meetings.timezone",
                 rule: "must be an IANA time zone name such as Europe/London".into(),
             })?,
-            meeting_weekday: weekday("meetings.review_weekday", &m.review_weekday)?,
+            meeting_weekday,
             meeting_time: time_of_day("meetings.review_time", &m.review_time)?,
             collation_weekday: weekday("meetings.collation_weekday", &m.collation_weekday)?,
             collation_time: time_of_day("meetings.collation_time", &m.collation_time)?,
+            changes,
         })
     }
 }

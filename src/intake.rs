@@ -3,6 +3,8 @@
 //! commit. A crash before the commit redelivers the event; after it, the
 //! inbox makes the redelivery a no-op.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
@@ -15,10 +17,12 @@ use crate::domain::effects::{Effect, UnmatchedPersonAlert};
 use crate::domain::episode::{Episode, EpisodeReport};
 use crate::domain::ids::{LcsPersonId, PolicePersonId};
 use crate::domain::queue::{self, RequestSubject};
+use crate::domain::trigger_plan::{self, TriggerPlan};
 use crate::store::agenda::{self, Item};
 use crate::store::children::{self, ChildRow};
 use crate::store::episodes::{self, Stored};
-use crate::store::{self, ChildId, inbox, return_home_interviews};
+use crate::store::{self, ChildId, inbox, return_home_interviews, trigger_plans};
+use crate::templates::Templates;
 
 /// What an event did, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,7 @@ pub struct Intake {
     thresholds: Thresholds,
     calendar: MeetingCalendar,
     source: String,
+    templates: Arc<Templates>,
 }
 
 impl Intake {
@@ -54,12 +59,14 @@ impl Intake {
         thresholds: Thresholds,
         calendar: MeetingCalendar,
         source: String,
+        templates: Templates,
     ) -> Self {
         Self {
             pool,
             thresholds,
             calendar,
             source,
+            templates: Arc::new(templates),
         }
     }
 
@@ -98,6 +105,10 @@ impl Intake {
                     false => Outcome::Ignored,
                 }
             }
+            InboundPayload::TriggerPlan(plan) => {
+                self.apply_trigger_plan(&mut tx, plan, now, &mut effects)
+                    .await?
+            }
         };
         let cause = Cause::inbound(&envelope.id, envelope.correlation_id.as_deref());
         self.write_effects(&mut tx, &effects, &cause, now).await?;
@@ -110,7 +121,9 @@ impl Intake {
     /// Re-evaluates every child with a live episode; returns how many.
     pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
         let live = children::with_live_episodes(&mut *self.pool.acquire().await?).await?;
-        let meeting = self.calendar.next_open_meeting(now);
+        let calendar =
+            store::meetings::calendar(&mut *self.pool.acquire().await?, &self.calendar).await?;
+        let meeting = calendar.next_open_meeting(now);
         for child in &live {
             let mut tx = self.pool.begin().await?;
             let mut effects = Vec::new();
@@ -162,6 +175,11 @@ impl Intake {
                 effects,
             )
             .await?;
+        if person.lcs_person_id.is_some() {
+            // The report may have just linked this police person to a child
+            // whose record is held: plans waiting for that link go out now.
+            self.release_trigger_plans(conn, child, effects).await?;
+        }
         if episodes::store(conn, report, now).await? == Stored::Ignored {
             return Ok(Outcome::Ignored);
         }
@@ -308,6 +326,7 @@ impl Intake {
             }
         }
         children::store_record(conn, target, record).await?;
+        self.release_trigger_plans(conn, target, effects).await?;
         self.evaluate(conn, target, now, effects).await?;
         for other in others {
             self.evaluate(conn, other, now, effects).await?;
@@ -354,10 +373,11 @@ impl Intake {
                 .await?
                 .map(|r| r.meeting_at),
         };
-        let decision = queue::decide(&episodes, context, now, &self.thresholds, &self.calendar);
+        let calendar = store::meetings::calendar(conn, &self.calendar).await?;
+        let decision = queue::decide(&episodes, context, now, &self.thresholds, &calendar);
         let meeting = decision
             .as_ref()
-            .map_or_else(|| self.calendar.next_open_meeting(now), |d| d.meeting);
+            .map_or_else(|| calendar.next_open_meeting(now), |d| d.meeting);
         let held = agenda::item(conn, meeting.date, child).await?;
         if decision.is_none() && held.is_none() {
             return Ok(true);
@@ -423,6 +443,76 @@ impl Intake {
             family_name,
             date_of_birth,
         }))
+    }
+}
+
+/// Trigger plans received (R4.2).
+impl Intake {
+    /// Keeps the plan (or its newer version; an equal or older one is
+    /// ignored). Its effects go out now when its police person is linked to
+    /// a child whose LCS record is held, else when that record arrives
+    /// (`apply_child`). The free-text summary was never read (R8.4).
+    async fn apply_trigger_plan(
+        &self,
+        conn: &mut PgConnection,
+        plan: &TriggerPlan,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<Outcome> {
+        let keys = vec![
+            format!("police:{}", plan.police_person_id),
+            format!("trigger-plan:{}", plan.plan_id),
+        ];
+        store::lock_keys(conn, keys).await?;
+        // The child's row before the plan's, in the order `apply_child`
+        // takes them.
+        let child = match children::by_police_person(conn, &plan.police_person_id).await? {
+            Some((child, _)) => Some(children::lock(conn, child).await?.child_id),
+            None => None,
+        };
+        if !trigger_plans::store(conn, plan, now).await? {
+            return Ok(Outcome::Ignored);
+        }
+        match child {
+            Some(child) => self.release_trigger_plans(conn, child, effects).await?,
+            None => tracing::info!(
+                police_person_id = %plan.police_person_id,
+                plan_id = %plan.plan_id,
+                "trigger plan kept until an LCS child record links its police person"
+            ),
+        }
+        Ok(Outcome::Applied)
+    }
+
+    /// Once the child's LCS record is held: the document, case note, e-mail
+    /// and alert of every plan of the child's police persons whose held
+    /// version has not had them, each version once.
+    async fn release_trigger_plans(
+        &self,
+        conn: &mut PgConnection,
+        child: ChildId,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<()> {
+        let Some(linked) = trigger_plans::linked_child(conn, child).await? else {
+            return Ok(());
+        };
+        for held in trigger_plans::unsent_of_child(conn, child).await? {
+            effects.extend(trigger_plan::on_received(
+                &held.plan,
+                &linked,
+                held.received_at,
+                self.calendar.timezone,
+                &self.templates.trigger_plan_received,
+            ));
+            trigger_plans::mark_sent(conn, &held.plan.plan_id, held.plan.version).await?;
+            tracing::info!(
+                plan_id = %held.plan.plan_id,
+                version = held.plan.version,
+                lcs_person_id = %linked.lcs_person_id,
+                "trigger plan passed on"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use vemt::clock::SystemClock;
 use vemt::config::Settings;
 use vemt::startup::Application;
+use vemt::templates::Templates;
 
 /// The VEMT missing-children integration service.
 #[derive(Parser)]
@@ -46,6 +47,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AgendaFormat::Table)]
         format: AgendaFormat,
     },
+    /// Cancel or move a Wednesday meeting (R2.4); its children roll to the
+    /// meeting that replaces it. Reads and writes the database only.
+    Meeting {
+        #[command(subcommand)]
+        change: MeetingChange,
+    },
+}
+
+#[derive(Subcommand)]
+enum MeetingChange {
+    /// The regular meeting on DATE will not sit; its children go to the next.
+    Cancel {
+        #[arg(value_parser = parse_meeting_date)]
+        date: chrono::NaiveDate,
+    },
+    /// The regular meeting on DATE sits on --to instead (same time of day).
+    Move {
+        #[arg(value_parser = parse_meeting_date)]
+        date: chrono::NaiveDate,
+        #[arg(long, value_parser = parse_meeting_date)]
+        to: chrono::NaiveDate,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -82,8 +105,24 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Publish { file } => publish(&settings, &file).await?,
         Command::Agenda { date, format } => print_agenda(&settings, date, format).await?,
+        Command::Meeting { change } => {
+            let pool = vemt::store::connect(&settings.database).await?;
+            vemt::store::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
+            let meetings =
+                vemt::meetings::Meetings::new(pool, settings.calendar()?, settings.criteria);
+            let now = chrono::Utc::now();
+            match change {
+                MeetingChange::Cancel { date } => meetings.cancel(date, now).await?,
+                MeetingChange::Move { date, to } => meetings.move_to(date, to, now).await?,
+            }
+            println!("done: the service uses the change at once; children queued for it roll over");
+        }
         Command::Serve => {
-            let app = Application::build(settings, Arc::new(SystemClock)).await?;
+            let templates = Templates::load(&cli.config_dir)?;
+            let app = Application::build(settings, templates, Arc::new(SystemClock)).await?;
             let (stop, shutdown) = watch::channel(false);
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -157,7 +196,7 @@ async fn print_agenda(
     let pool = vemt::store::connect(&settings.database)
         .await
         .context("connecting to PostgreSQL")?;
-    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar, settings.criteria);
+    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
     let now = chrono::Utc::now();
     let date = date.unwrap_or_else(|| calendar.next_open_meeting(now).date);
     let agenda = agendas

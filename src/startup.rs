@@ -18,12 +18,16 @@ use crate::intake::Intake;
 use crate::outbox::Relay;
 use crate::scheduler;
 use crate::store;
+use crate::templates::Templates;
 
 pub struct Application {
     settings: Settings,
     pool: PgPool,
     intake: Intake,
     agendas: Agendas,
+    /// The calendar of the settings; operations commands' changes are read
+    /// from the database over it.
+    configured_calendar: crate::domain::calendar::MeetingCalendar,
     clock: Arc<dyn Clock>,
     /// True while a broker session is up with the topology declared.
     broker_connected: watch::Sender<bool>,
@@ -34,18 +38,24 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database and applies the migrations.
-    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    /// Connects to the database and applies the migrations. `templates`
+    /// are the texts loaded from the config dir (`Templates::load`).
+    pub async fn build(
+        settings: Settings,
+        templates: Templates,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let calendar = settings.calendar()?;
         let pool = store::connect(&settings.database).await?;
         store::MIGRATOR.run(&pool).await?;
         let intake = Intake::new(
             pool.clone(),
             settings.criteria,
-            calendar,
+            calendar.clone(),
             settings.service.source.clone(),
+            templates,
         );
-        let agendas = Agendas::new(pool.clone(), calendar, settings.criteria);
+        let agendas = Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
         let http_listener = tokio::net::TcpListener::bind(settings.http.bind)
             .await
             .with_context(|| format!("cannot listen on http.bind {}", settings.http.bind))?;
@@ -55,6 +65,7 @@ impl Application {
             pool,
             intake,
             agendas,
+            configured_calendar: calendar,
             clock,
             broker_connected: watch::Sender::new(false),
             http_listener: Some(http_listener),
@@ -72,6 +83,15 @@ impl Application {
 
     pub fn agendas(&self) -> Agendas {
         self.agendas.clone()
+    }
+
+    /// Cancelling and moving meetings (R2.4).
+    pub fn meetings(&self) -> crate::meetings::Meetings {
+        crate::meetings::Meetings::new(
+            self.pool.clone(),
+            self.configured_calendar.clone(),
+            self.settings.criteria,
+        )
     }
 
     /// Where the HTTP server listens (health, meetings, agendas).
@@ -96,6 +116,7 @@ impl Application {
         let timers = scheduler::Timers {
             intake: self.intake.clone(),
             agendas: self.agendas.clone(),
+            meetings: self.meetings(),
             source: self.settings.service.source.clone(),
             clock: self.clock.clone(),
             interval: Duration::from_secs(self.settings.sweep.interval_seconds),

@@ -18,14 +18,17 @@ use crate::domain::child::{
 use crate::domain::episode::{
     EpisodeReport, EpisodeStatus, Gender, MissingFrom, ReportedPerson, RiskLevel,
 };
-use crate::domain::ids::{EhmId, EpisodeId, IdError, LcsPersonId, PolicePersonId, RhiId, WorkerId};
+use crate::domain::ids::{
+    EhmId, EpisodeId, IdError, LcsPersonId, PolicePersonId, RhiId, TriggerPlanId, WorkerId,
+};
+use crate::domain::trigger_plan::{DocumentUrl, MediaType, TriggerPlan};
 
 const MISSING_EPISODE: &str = "police.missing-episode.v1";
 const CHILD: &str = "lcs.child.v1";
 const RETURN_HOME_INTERVIEW: &str = "lcs.return-home-interview.v1";
+const TRIGGER_PLAN: &str = "police.trigger-plan.v1";
 /// Inbound types the contract names that this version does not process yet.
-const NOT_YET_HANDLED: [&str; 4] = [
-    "police.trigger-plan.v1",
+const NOT_YET_HANDLED: [&str; 3] = [
     "meeting.review-outcome.v1",
     "meeting.vpg-decision.v1",
     "meeting.action-updated.v1",
@@ -46,6 +49,7 @@ const VEMT_RISK_LEVELS: &str = "high, medium, low";
 const PROFESSIONAL_ROLES: &str =
     "social_worker, team_manager, early_help_worker, early_help_manager, iro, lead_professional";
 const RHI_STATUSES: &str = "offered, completed, declined, not_offered";
+const MEDIA_TYPE_RULE: &str = "must be a media type type/subtype, such as application/pdf";
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -81,6 +85,7 @@ pub enum InboundPayload {
     MissingEpisode(EpisodeReport),
     Child(ChildRecord),
     ReturnHomeInterview(ReturnHomeInterview),
+    TriggerPlan(TriggerPlan),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +153,7 @@ pub fn parse_inbound(
         MISSING_EPISODE => InboundPayload::MissingEpisode(missing_episode(&data)?),
         CHILD => InboundPayload::Child(child(&data)?),
         RETURN_HOME_INTERVIEW => InboundPayload::ReturnHomeInterview(return_home_interview(&data)?),
+        TRIGGER_PLAN => InboundPayload::TriggerPlan(trigger_plan(&data)?),
         other if NOT_YET_HANDLED.contains(&other) => {
             return Err(Rejection::new(
                 "$.type",
@@ -406,6 +412,31 @@ fn return_home_interview(data: &Object<'_>) -> Result<ReturnHomeInterview, Rejec
     })
 }
 
+/// `summary` is free text the process does not need (R7.2), so it is not
+/// read at all: never checked, stored or logged (R8.4).
+fn trigger_plan(data: &Object<'_>) -> Result<TriggerPlan, Rejection> {
+    let plan_id = data.required("plan_id")?.id(TriggerPlanId::parse)?;
+    let police_person_id = data
+        .required("police_person_id")?
+        .id(PolicePersonId::parse)?;
+    let version = data.required("version")?.revision()?;
+    let issued_at = data.required("issued_at")?.timestamp()?;
+    let document = data.required("document")?.object()?;
+    let url = document.required("url")?.web_address()?;
+    let media_type = document
+        .optional("media_type")
+        .map(|f| f.media_type())
+        .transpose()?;
+    Ok(TriggerPlan {
+        plan_id,
+        police_person_id,
+        version,
+        issued_at,
+        url,
+        media_type,
+    })
+}
+
 /// What the time rules measure against.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -533,6 +564,15 @@ impl<'a> Field<'a> {
         } else {
             Err(self.reject("must be an e-mail address"))
         }
+    }
+
+    /// An `http` or `https` URL with a host (`DocumentUrl`).
+    fn web_address(&self) -> Result<DocumentUrl, Rejection> {
+        DocumentUrl::parse(self.string()?).map_err(|error| self.reject(error.to_string()))
+    }
+
+    fn media_type(&self) -> Result<MediaType, Rejection> {
+        MediaType::parse(self.string()?).ok_or_else(|| self.reject(MEDIA_TYPE_RULE))
     }
 
     /// An integer >= 1 that fits a `u32`; `2.0` and `"2"` are refused.
@@ -682,6 +722,20 @@ mod tests {
         )
     }
 
+    fn trigger_plan_event() -> Value {
+        event(
+            TRIGGER_PLAN,
+            json!({
+                "plan_id": "TP-991",
+                "police_person_id": "P-88231",
+                "version": 2,
+                "issued_at": "2026-11-24T09:00:00Z",
+                "document": { "url": "https://police.example/plans/TP-991", "media_type": "application/pdf" },
+                "summary": "free text"
+            }),
+        )
+    }
+
     fn parse(event: &Value) -> Result<InboundEvent, Rejection> {
         parse_inbound(event.to_string().as_bytes(), now(), &Limits::default())
     }
@@ -704,6 +758,13 @@ mod tests {
         match parse(event).unwrap().payload {
             InboundPayload::ReturnHomeInterview(interview) => interview,
             other => panic!("expected an RHI, got {other:?}"),
+        }
+    }
+
+    fn plan(event: &Value) -> TriggerPlan {
+        match parse(event).unwrap().payload {
+            InboundPayload::TriggerPlan(plan) => plan,
+            other => panic!("expected a trigger plan, got {other:?}"),
         }
     }
 
@@ -1013,6 +1074,13 @@ mod tests {
                 "event type is not handled by this version of the service",
             );
         }
+        // Trigger plans are handled now: their data is read and checked.
+        assert!(!NOT_YET_HANDLED.contains(&TRIGGER_PLAN));
+        assert_refused(
+            &event(TRIGGER_PLAN, json!({})),
+            "$.data.plan_id",
+            "is required",
+        );
     }
 
     #[test]
@@ -1575,6 +1643,171 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_contract_example_of_a_trigger_plan() {
+        let parsed = parse(&trigger_plan_event()).unwrap();
+        assert_eq!(parsed.envelope.event_type, TRIGGER_PLAN);
+        assert_eq!(
+            parsed.payload,
+            InboundPayload::TriggerPlan(TriggerPlan {
+                plan_id: TriggerPlanId::parse("TP-991").unwrap(),
+                police_person_id: PolicePersonId::parse("P-88231").unwrap(),
+                version: 2,
+                issued_at: at("2026-11-24T09:00:00Z"),
+                url: DocumentUrl::parse("https://police.example/plans/TP-991").unwrap(),
+                media_type: MediaType::parse("application/pdf"),
+            })
+        );
+    }
+
+    #[test]
+    fn a_trigger_plan_media_type_and_summary_are_optional() {
+        let mut event = without(trigger_plan_event(), "/data/summary");
+        event = without(event, "/data/document/media_type");
+        assert_eq!(plan(&event).media_type, None);
+        let event = with(
+            trigger_plan_event(),
+            "/data/document/media_type",
+            json!(null),
+        );
+        assert_eq!(plan(&event).media_type, None);
+        let event = with(trigger_plan_event(), "/data/summary", json!(null));
+        assert_eq!(plan(&event), plan(&trigger_plan_event()));
+    }
+
+    #[test]
+    fn drops_the_trigger_plan_summary_unread() {
+        let event = with(
+            trigger_plan_event(),
+            "/data/summary",
+            json!({ "not": ["a", "string"] }),
+        );
+        assert_eq!(plan(&event), plan(&trigger_plan_event()));
+        let event = with(
+            trigger_plan_event(),
+            "/data/summary",
+            json!("Zebedee Quill"),
+        );
+        let shown = format!("{:?}", parse(&event).unwrap());
+        assert!(!shown.contains("Zebedee"), "{shown}");
+    }
+
+    #[test]
+    fn refuses_a_trigger_plan_without_its_required_fields() {
+        for (pointer, path) in [
+            ("/data/plan_id", "$.data.plan_id"),
+            ("/data/police_person_id", "$.data.police_person_id"),
+            ("/data/version", "$.data.version"),
+            ("/data/issued_at", "$.data.issued_at"),
+            ("/data/document", "$.data.document"),
+            ("/data/document/url", "$.data.document.url"),
+        ] {
+            assert_refused(&without(trigger_plan_event(), pointer), path, "is required");
+            assert_refused(
+                &with(trigger_plan_event(), pointer, json!(null)),
+                path,
+                "is required",
+            );
+        }
+        assert_refused(
+            &with(
+                trigger_plan_event(),
+                "/data/document",
+                json!("https://police.example/plans/TP-991"),
+            ),
+            "$.data.document",
+            "must be an object",
+        );
+    }
+
+    #[test]
+    fn a_trigger_plan_document_url_must_be_http_or_https() {
+        for url in [
+            "police.example/plans/TP-991",
+            "ftp://police.example/plans/TP-991",
+            "javascript:alert(1)",
+            "https://",
+            "https://police.example/a plan",
+            "",
+        ] {
+            assert_refused(
+                &with(trigger_plan_event(), "/data/document/url", json!(url)),
+                "$.data.document.url",
+                "must be an http or https URL",
+            );
+        }
+        assert_refused(
+            &with(trigger_plan_event(), "/data/document/url", json!(7)),
+            "$.data.document.url",
+            "must be a string",
+        );
+        let long = format!("https://police.example/{}", "p".repeat(2048));
+        assert_refused(
+            &with(trigger_plan_event(), "/data/document/url", json!(long)),
+            "$.data.document.url",
+            "must be at most 2048 characters",
+        );
+        let plain = with(
+            trigger_plan_event(),
+            "/data/document/url",
+            json!("http://10.1.2.3:8080/plans?id=TP-991"),
+        );
+        assert_eq!(
+            plan(&plain).url.as_str(),
+            "http://10.1.2.3:8080/plans?id=TP-991"
+        );
+    }
+
+    #[test]
+    fn a_trigger_plan_media_type_must_be_type_slash_subtype() {
+        for media_type in ["pdf", "application/", "application/pdf; q=1"] {
+            assert_refused(
+                &with(
+                    trigger_plan_event(),
+                    "/data/document/media_type",
+                    json!(media_type),
+                ),
+                "$.data.document.media_type",
+                MEDIA_TYPE_RULE,
+            );
+        }
+    }
+
+    #[test]
+    fn a_trigger_plan_version_issue_time_and_ids_follow_the_common_rules() {
+        for version in [json!(0), json!("2"), json!(2.5)] {
+            assert_refused(
+                &with(trigger_plan_event(), "/data/version", version),
+                "$.data.version",
+                "must be an integer >= 1",
+            );
+        }
+        assert_refused(
+            &with(
+                trigger_plan_event(),
+                "/data/issued_at",
+                json!("2026-11-26T13:00:00Z"),
+            ),
+            "$.data.issued_at",
+            "must not be more than 24 hours in the future",
+        );
+        assert_refused(
+            &with(trigger_plan_event(), "/data/issued_at", json!("2026-11-24")),
+            "$.data.issued_at",
+            "must be an RFC 3339 timestamp with an offset",
+        );
+        assert_refused(
+            &with(trigger_plan_event(), "/data/plan_id", json!("TP 991")),
+            "$.data.plan_id",
+            "must not contain whitespace or control characters",
+        );
+        assert_refused(
+            &with(trigger_plan_event(), "/data/police_person_id", json!("")),
+            "$.data.police_person_id",
+            "must not be empty",
+        );
+    }
+
+    #[test]
     fn a_rejection_never_repeats_the_value() {
         let name = "Zebedee Quill";
         let cases = [
@@ -1589,6 +1822,12 @@ mod tests {
             with(episode_event(), "/data/person/date_of_birth", json!(name)),
             with(child_event(), "/data/professionals/0/email", json!(name)),
             with(episode_event(), "/time", json!(name)),
+            with(trigger_plan_event(), "/data/document/url", json!(name)),
+            with(
+                trigger_plan_event(),
+                "/data/document/media_type",
+                json!(name),
+            ),
         ];
         for event in cases {
             let shown = parse(&event).unwrap_err().to_string();

@@ -54,6 +54,12 @@ pub fn event_id(cause: &Cause, effect: &Effect) -> Uuid {
     )
 }
 
+/// An id named by the effect alone (a document's, a note's): the same
+/// whatever caused it, so partners see one document, one note.
+fn effect_id(effect: &Effect) -> Uuid {
+    Uuid::new_v5(&ID_NAMESPACE, effect.key().as_bytes())
+}
+
 pub fn build(
     effect: &Effect,
     cause: &Cause,
@@ -64,7 +70,7 @@ pub fn build(
     let data = match effect {
         Effect::TriggerPlanRequest(r) => json!({
             // One request per child, meeting and kind, whatever caused it.
-            "request_id": Uuid::new_v5(&ID_NAMESPACE, effect.key().as_bytes()),
+            "request_id": effect_id(effect),
             "police_person_id": r.police_person_id,
             "lcs_person_id": r.lcs_person_id,
             "given_name": r.given_name,
@@ -83,6 +89,35 @@ pub fn build(
         }),
         // The agenda's own serialisation is the contract's item shape.
         Effect::MissingReviewAgenda(agenda) => serde_json::to_value(agenda)?,
+        Effect::Document(d) => json!({
+            "document_id": effect_id(effect),
+            "lcs_person_id": d.lcs_person_id,
+            "title": d.title,
+            "url": d.url,
+            "media_type": d.media_type,
+        }),
+        Effect::CaseNote(n) => json!({
+            "note_id": effect_id(effect),
+            "lcs_person_id": n.lcs_person_id,
+            "note_type": n.note_type,
+            "dated": n.dated,
+            "title": n.title,
+            "body": n.body,
+        }),
+        Effect::Email(e) => json!({
+            "email_id": effect_id(effect),
+            "lcs_person_id": e.lcs_person_id,
+            "to": e.to,
+            "template": e.template,
+            "personalisation": e.personalisation,
+        }),
+        Effect::ProfessionalAlert(a) => json!({
+            "alert_id": effect_id(effect),
+            "lcs_person_id": a.lcs_person_id,
+            "recipients": a.recipients,
+            "reason": a.reason,
+            "priority": a.priority,
+        }),
     };
     Ok(OutboundEvent {
         id,
@@ -119,6 +154,43 @@ mod tests {
         let b = Cause::inbound("e-2", Some("corr"));
         assert_eq!(event_id(&a, &alert()), event_id(&a, &alert()));
         assert_ne!(event_id(&a, &alert()), event_id(&b, &alert()));
+    }
+
+    fn case_note() -> Effect {
+        use crate::domain::effects::{CaseNote, NoteType, Occasion};
+        use crate::domain::ids::{LcsPersonId, TriggerPlanId};
+        Effect::CaseNote(CaseNote {
+            occasion: Occasion::TriggerPlanReceived {
+                plan_id: TriggerPlanId::parse("TP-1").unwrap(),
+                version: 2,
+            },
+            lcs_person_id: LcsPersonId::parse("LCS-1").unwrap(),
+            note_type: NoteType::MissingEpisode,
+            dated: "2026-11-24".parse().unwrap(),
+            title: "Title".into(),
+            body: "Body".into(),
+        })
+    }
+
+    #[test]
+    fn a_note_keeps_its_id_whatever_caused_it_while_the_event_id_follows_the_cause() {
+        let now = Utc::now();
+        let a = build(&case_note(), &Cause::inbound("e-1", None), "urn:test", now).unwrap();
+        let b = build(&case_note(), &Cause::inbound("e-2", None), "urn:test", now).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(a.body["data"]["note_id"], b.body["data"]["note_id"]);
+        assert_eq!(a.event_type, "lcs.case-note.v1");
+        assert_eq!(
+            a.body["data"],
+            serde_json::json!({
+                "note_id": a.body["data"]["note_id"],
+                "lcs_person_id": "LCS-1",
+                "note_type": "missing_episode",
+                "dated": "2026-11-24",
+                "title": "Title",
+                "body": "Body",
+            })
+        );
     }
 
     #[test]

@@ -7,16 +7,28 @@
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
 };
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono_tz::Tz;
 
-/// Configured shape of the weekly meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Configured shape of the weekly meeting, with the meetings cancelled or
+/// moved (R2.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetingCalendar {
     pub timezone: Tz,
     pub meeting_weekday: Weekday,
     pub meeting_time: NaiveTime,
     pub collation_weekday: Weekday,
     pub collation_time: NaiveTime,
+    pub changes: MeetingChanges,
+}
+
+/// Regular meetings that will not sit on their day: cancelled, or moved to
+/// another date (keyed by the regular date).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeetingChanges {
+    pub cancelled: BTreeSet<NaiveDate>,
+    pub moved: BTreeMap<NaiveDate, NaiveDate>,
 }
 
 /// One sitting of M1.
@@ -36,42 +48,72 @@ impl Default for MeetingCalendar {
             meeting_time: NaiveTime::from_hms_opt(10, 0, 0).expect("valid time"),
             collation_weekday: Weekday::Tue,
             collation_time: NaiveTime::from_hms_opt(12, 0, 0).expect("valid time"),
+            changes: MeetingChanges::default(),
         }
     }
 }
 
 impl MeetingCalendar {
-    /// The meeting held on `date`, or `None` when no meeting sits that weekday.
-    pub fn meeting_on(&self, date: NaiveDate) -> Option<Meeting> {
-        if date.weekday() != self.meeting_weekday {
-            return None;
+    /// The same calendar with these cancellations and moves.
+    pub fn with_changes(&self, changes: MeetingChanges) -> Self {
+        Self {
+            changes,
+            ..self.clone()
         }
+    }
+
+    /// The meeting held on `date`: a regular one neither cancelled nor moved
+    /// away, or one moved to `date`. `None` when no meeting sits that day.
+    pub fn meeting_on(&self, date: NaiveDate) -> Option<Meeting> {
+        if self.changes.moved.values().any(|to| *to == date) {
+            return Some(self.sitting(date));
+        }
+        let regular = date.weekday() == self.meeting_weekday
+            && !self.changes.cancelled.contains(&date)
+            && !self.changes.moved.contains_key(&date);
+        regular.then(|| self.sitting(date))
+    }
+
+    /// A meeting sitting on `date`, collated the same number of days before
+    /// as a regular one (the Tuesday before a Wednesday).
+    fn sitting(&self, date: NaiveDate) -> Meeting {
         let days_before = (7 + self.meeting_weekday.num_days_from_monday()
             - self.collation_weekday.num_days_from_monday())
             % 7;
         let collation_date = date - Duration::days(i64::from(days_before));
-        Some(Meeting {
+        Meeting {
             date,
             meeting_at: self.instant(date, self.meeting_time),
             collation_at: self.instant(collation_date, self.collation_time),
-        })
+        }
     }
 
     /// The first meeting whose agenda has not been collated at `now` (R2.1):
     /// an episode arriving after Tuesday's collation goes to the week after.
+    /// Cancelled meetings are passed over; a moved one counts at its new date.
     pub fn next_open_meeting(&self, now: DateTime<Utc>) -> Meeting {
         let today = now.with_timezone(&self.timezone).date_naive();
+        // A move may bring a meeting before the next regular one.
+        let moved = self
+            .changes
+            .moved
+            .values()
+            .map(|to| self.sitting(*to))
+            .filter(|m| m.collation_at > now);
         let mut date = today;
         while date.weekday() != self.meeting_weekday {
             date = date.succ_opt().expect("date in range");
         }
-        loop {
-            let meeting = self.meeting_on(date).expect("date is a meeting weekday");
-            if meeting.collation_at > now {
-                return meeting;
+        let regular = loop {
+            if let Some(meeting) = self.meeting_on(date).filter(|m| m.collation_at > now) {
+                break meeting;
             }
             date += Duration::days(7);
-        }
+        };
+        moved
+            .chain(std::iter::once(regular))
+            .min_by_key(|m| m.collation_at)
+            .unwrap_or(regular)
     }
 
     /// A wall-clock time on a local date as an instant. In the autumn hour

@@ -50,7 +50,8 @@ pub struct Vemt {
     pub risk_level: Option<VemtRiskLevel>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// Read back from the stored record too (the people a trigger plan goes to).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Professional {
     pub role: ProfessionalRole,
     pub worker_id: WorkerId,

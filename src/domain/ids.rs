@@ -97,6 +97,10 @@ identifier!(
     /// A council worker in LCS.
     WorkerId
 );
+identifier!(
+    /// A police missing-persons trigger plan (`TP-991`).
+    TriggerPlanId
+);
 
 #[cfg(test)]
 mod tests {

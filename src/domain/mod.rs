@@ -33,3 +33,5 @@ pub mod episode;
 mod fixtures;
 pub mod ids;
 pub mod queue;
+pub mod template;
+pub mod trigger_plan;

@@ -13,21 +13,31 @@ use crate::agendas::Agendas;
 use crate::clock::Clock;
 use crate::collation;
 use crate::intake::{Intake, is_transient_error};
+use crate::meetings::Meetings;
 
 pub struct Timers {
     pub intake: Intake,
     pub agendas: Agendas,
+    pub meetings: Meetings,
     pub source: String,
     pub clock: Arc<dyn Clock>,
     pub interval: Duration,
 }
 
 impl Timers {
-    /// Every `interval`: collate what is due (R3.1), then sweep live
-    /// episodes (R1.6) so that a meeting just sat counts as a review.
+    /// Every `interval`: roll the items of meetings that no longer sit
+    /// (R2.4), collate what is due (R3.1), then sweep live episodes (R1.6)
+    /// so that a meeting just sat counts as a review.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let now = self.clock.now();
+            match self.meetings.roll_items(now).await {
+                Ok(_) => {}
+                Err(err) if is_transient_error(&err) => {
+                    tracing::warn!(error = %err, "rolling agenda items postponed: database unavailable")
+                }
+                Err(err) => tracing::error!(error = ?err, "rolling agenda items failed"),
+            }
             match collation::collate_due(&self.agendas, &self.source, now).await {
                 Ok(_) => {}
                 Err(err) if is_transient_error(&err) => {

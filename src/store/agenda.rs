@@ -216,3 +216,58 @@ fn assessment_from_json(value: &Value) -> anyhow::Result<Assessment> {
         })
         .collect()
 }
+
+/// Meetings still to sit that have children queued.
+pub async fn meetings_ahead(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<Meeting>> {
+    sqlx::query_as!(
+        Meeting,
+        r#"SELECT DISTINCT meeting_date AS "date!", meeting_at AS "meeting_at!", collation_at AS "collation_at!"
+           FROM agenda_items WHERE meeting_at > $1 AND assessment <> '{}'::jsonb ORDER BY 1"#,
+        now
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Every item of a meeting, empty ones included.
+pub async fn items_of(
+    conn: &mut PgConnection,
+    meeting_date: NaiveDate,
+) -> anyhow::Result<Vec<(ChildId, Item)>> {
+    let rows = sqlx::query!(
+        "SELECT child_id, assessment, trigger_plan_requested FROM agenda_items
+         WHERE meeting_date = $1 ORDER BY child_id",
+        meeting_date
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.child_id,
+                Item {
+                    assessment: assessment_from_json(&r.assessment)?,
+                    trigger_plan_requested: r.trigger_plan_requested,
+                },
+            ))
+        })
+        .collect()
+}
+
+pub async fn delete(
+    conn: &mut PgConnection,
+    meeting_date: NaiveDate,
+    child_id: ChildId,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "DELETE FROM agenda_items WHERE meeting_date = $1 AND child_id = $2",
+        meeting_date,
+        child_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

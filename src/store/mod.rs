@@ -6,8 +6,10 @@ pub mod children;
 pub mod collations;
 pub mod episodes;
 pub mod inbox;
+pub mod meetings;
 pub mod outbox;
 pub mod return_home_interviews;
+pub mod trigger_plans;
 
 use std::str::FromStr;
 

@@ -18,6 +18,7 @@ use vemt::broker::{self, OUTBOUND_TYPES};
 use vemt::clock::ManualClock;
 use vemt::config::Settings;
 use vemt::startup::Application;
+use vemt::templates::Templates;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -43,6 +44,10 @@ fn init_logs() {
     });
 }
 
+pub fn date(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date")
+}
+
 pub fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .expect("test timestamp")
@@ -61,6 +66,12 @@ pub struct TestApp {
     stop: watch::Sender<bool>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
     http: std::net::SocketAddr,
+}
+
+/// The shipped templates (`config/templates/`), as `serve` loads them.
+pub fn templates() -> Templates {
+    Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))
+        .expect("shipped templates load")
 }
 
 /// Settings for one isolated copy: its own database and broker names.
@@ -104,7 +115,7 @@ impl TestApp {
     /// Starts the service on these settings and waits until its topology
     /// is declared.
     pub async fn start(settings: Settings, database: String, clock: Arc<ManualClock>) -> Self {
-        let app = Application::build(settings.clone(), clock.clone())
+        let app = Application::build(settings.clone(), templates(), clock.clone())
             .await
             .expect("application builds");
         let pool = app.pool().clone();
