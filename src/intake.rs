@@ -266,16 +266,7 @@ impl Intake {
         let episodes = episodes::of_child(conn, into).await?;
         for (meeting, item) in open {
             if let Some(held) = agenda::item(conn, meeting.date, into).await? {
-                let merged = Item {
-                    assessment: queue::merge_item(
-                        &held.assessment,
-                        &item.assessment,
-                        &episodes,
-                        &self.thresholds,
-                    ),
-                    trigger_plan_requested: held.trigger_plan_requested
-                        || item.trigger_plan_requested,
-                };
+                let merged = held.merged_with(&item, &episodes, &self.thresholds);
                 agenda::save(conn, &meeting, into, &merged).await?;
             }
         }

@@ -7,8 +7,7 @@ use sqlx::PgPool;
 
 use crate::domain::calendar::MeetingCalendar;
 use crate::domain::criteria::Thresholds;
-use crate::domain::queue;
-use crate::store::agenda::{self as items, Item};
+use crate::store::agenda as items;
 use crate::store::{self, children, episodes, meetings};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,17 +114,7 @@ impl Meetings {
                 children::lock(&mut tx, child).await?;
                 let episodes = episodes::of_child(&mut tx, child).await?;
                 let merged = match items::item(&mut tx, to.date, child).await? {
-                    Some(held) => Item {
-                        assessment: queue::merge_item(
-                            &held.assessment,
-                            &item.assessment,
-                            &episodes,
-                            &self.thresholds,
-                        ),
-                        // Asked for this child already: not asked again.
-                        trigger_plan_requested: held.trigger_plan_requested
-                            || item.trigger_plan_requested,
-                    },
+                    Some(held) => held.merged_with(&item, &episodes, &self.thresholds),
                     None => item,
                 };
                 items::save(&mut tx, &to, child, &merged).await?;

@@ -6,13 +6,32 @@ use sqlx::PgConnection;
 
 use super::ChildId;
 use crate::domain::calendar::Meeting;
-use crate::domain::criteria::{Assessment, Criterion};
+use crate::domain::criteria::{Assessment, Criterion, Thresholds};
+use crate::domain::episode::Episode;
 use crate::domain::ids::EpisodeId;
+use crate::domain::queue;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub assessment: Assessment,
     pub trigger_plan_requested: bool,
+}
+
+impl Item {
+    /// Two items of one child for one meeting made one (a child joined to
+    /// another, a meeting rolled into the next): criteria merged (R2.1), and
+    /// the police not asked again if either already asked.
+    pub fn merged_with(&self, other: &Item, episodes: &[Episode], thresholds: &Thresholds) -> Item {
+        Item {
+            assessment: queue::merge_item(
+                &self.assessment,
+                &other.assessment,
+                episodes,
+                thresholds,
+            ),
+            trigger_plan_requested: self.trigger_plan_requested || other.trigger_plan_requested,
+        }
+    }
 }
 
 pub async fn item(
@@ -140,16 +159,12 @@ pub async fn queued(
     conn: &mut PgConnection,
     meeting_date: NaiveDate,
 ) -> anyhow::Result<Vec<(ChildId, Assessment)>> {
-    let rows = sqlx::query!(
-        "SELECT child_id, assessment FROM agenda_items
-         WHERE meeting_date = $1 AND assessment <> '{}'::jsonb ORDER BY child_id",
-        meeting_date
-    )
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| Ok((r.child_id, assessment_from_json(&r.assessment)?)))
-        .collect()
+    Ok(items_of(conn, meeting_date)
+        .await?
+        .into_iter()
+        .filter(|(_, item)| !item.assessment.is_empty())
+        .map(|(child, item)| (child, item.assessment))
+        .collect())
 }
 
 /// Meetings with children queued whose collation time has passed and which
