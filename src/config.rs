@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::domain::calendar::{MeetingCalendar, MeetingChanges};
 use crate::domain::criteria::Thresholds;
+use crate::domain::vpg::{VpgCalendar, WeekOfMonth};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,8 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub criteria: Thresholds,
     pub meetings: MeetingSettings,
+    pub vpg_weekly: VpgWeeklySettings,
+    pub vpg_monthly: VpgMonthlySettings,
     pub sweep: SweepSettings,
     pub outbox: OutboxSettings,
     pub telemetry: TelemetrySettings,
@@ -93,6 +96,32 @@ pub struct MeetingSettings {
     /// Regular meeting date -> the date it sits instead (R2.4).
     #[serde(default)]
     pub moved: BTreeMap<String, String>,
+}
+
+/// The weekly VPG meeting (M2), in `meetings.timezone`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpgWeeklySettings {
+    pub weekday: String,
+    pub time: String,
+    /// Days before the meeting its agenda is published (0..=6).
+    pub publish_days_before: u32,
+    pub publish_time: String,
+}
+
+/// The monthly VPG meeting (M3), in `meetings.timezone`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpgMonthlySettings {
+    /// 1..=4, or 5 for the last such weekday of the month.
+    pub week_of_month: u8,
+    pub weekday: String,
+    pub time: String,
+    /// Days before the meeting its agenda is circulated (0..=27).
+    pub publish_days_before: u32,
+    pub publish_time: String,
+    /// Children turning 18 within this many days of the meeting are flagged (R6.4).
+    pub turning_18_horizon_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +209,8 @@ impl Settings {
             .build()?
             .try_deserialize()?;
         settings.calendar()?;
+        settings.vpg_weekly()?;
+        settings.vpg_monthly()?;
         if settings
             .http
             .token()
@@ -243,6 +274,94 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The weekly VPG calendar (M2), checked.
+    pub fn vpg_weekly(&self) -> Result<VpgCalendar, SettingsError> {
+        let w = &self.vpg_weekly;
+        let timezone = self.calendar()?.timezone;
+        let weekday = weekday("vpg_weekly.weekday", &w.weekday)?;
+        let time = time_of_day("vpg_weekly.time", &w.time)?;
+        let publish_time = time_of_day("vpg_weekly.publish_time", &w.publish_time)?;
+        publish_before(
+            "vpg_weekly.publish_days_before",
+            w.publish_days_before,
+            6,
+            publish_time,
+            time,
+        )?;
+        Ok(VpgCalendar::weekly(
+            timezone,
+            weekday,
+            time,
+            w.publish_days_before,
+            publish_time,
+        ))
+    }
+
+    /// The monthly VPG calendar (M3), checked.
+    pub fn vpg_monthly(&self) -> Result<VpgCalendar, SettingsError> {
+        let m = &self.vpg_monthly;
+        let timezone = self.calendar()?.timezone;
+        let week = match m.week_of_month {
+            1..=4 => WeekOfMonth::Nth(m.week_of_month),
+            5 => WeekOfMonth::Last,
+            _ => {
+                return Err(SettingsError::Invalid {
+                    key: "vpg_monthly.week_of_month",
+                    rule: "must be 1 to 4, or 5 for the last in the month".into(),
+                });
+            }
+        };
+        let weekday = weekday("vpg_monthly.weekday", &m.weekday)?;
+        let time = time_of_day("vpg_monthly.time", &m.time)?;
+        let publish_time = time_of_day("vpg_monthly.publish_time", &m.publish_time)?;
+        publish_before(
+            "vpg_monthly.publish_days_before",
+            m.publish_days_before,
+            27,
+            publish_time,
+            time,
+        )?;
+        if m.turning_18_horizon_days > 3660 {
+            return Err(SettingsError::Invalid {
+                key: "vpg_monthly.turning_18_horizon_days",
+                rule: "must be at most 3660 days".into(),
+            });
+        }
+        Ok(VpgCalendar::monthly(
+            timezone,
+            week,
+            weekday,
+            time,
+            m.publish_days_before,
+            publish_time,
+        ))
+    }
+}
+
+/// An agenda is published before its meeting, and before the next one's is.
+fn publish_before(
+    key: &'static str,
+    days: u32,
+    max: u32,
+    publish_time: NaiveTime,
+    meeting_time: NaiveTime,
+) -> Result<(), SettingsError> {
+    if days > max {
+        return Err(SettingsError::Invalid {
+            key,
+            rule: format!("must be 0 to {max} days"),
+        });
+    }
+    if days == 0 && publish_time > meeting_time {
+        return Err(SettingsError::Invalid {
+            key,
+            rule: "is 0, so publish_time must not be after the meeting time".into(),
+        });
+    }
+    Ok(())
+}
+
 fn weekday(key: &'static str, raw: &str) -> Result<Weekday, SettingsError> {
     raw.parse().map_err(|_| SettingsError::Invalid {
         key,
@@ -270,6 +389,33 @@ mod tests {
         let s = Settings::load(&config_dir(), "none").expect("defaults load");
         assert_eq!(s.criteria, Thresholds::default());
         assert_eq!(s.calendar().unwrap(), MeetingCalendar::default());
+    }
+
+    #[test]
+    fn vpg_defaults_load_and_bad_values_name_the_key() {
+        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        let weekly = s.vpg_weekly().unwrap();
+        assert_eq!(weekly.weekday, Weekday::Thu);
+        assert_eq!(weekly.publish_days_before, 1);
+        let monthly = s.vpg_monthly().unwrap();
+        assert_eq!(monthly.week_of_month, Some(WeekOfMonth::Nth(1)));
+        assert_eq!(monthly.publish_days_before, 7);
+        assert_eq!(s.vpg_monthly.turning_18_horizon_days, 90);
+        s.vpg_monthly.week_of_month = 6;
+        let err = s.vpg_monthly().unwrap_err().to_string();
+        assert!(err.contains("vpg_monthly.week_of_month"), "{err}");
+        s.vpg_monthly.week_of_month = 5;
+        assert_eq!(
+            s.vpg_monthly().unwrap().week_of_month,
+            Some(WeekOfMonth::Last)
+        );
+        s.vpg_weekly.publish_days_before = 7;
+        let err = s.vpg_weekly().unwrap_err().to_string();
+        assert!(err.contains("vpg_weekly.publish_days_before"), "{err}");
+        s.vpg_weekly.publish_days_before = 1;
+        s.vpg_weekly.weekday = "thorsday".into();
+        let err = s.vpg_weekly().unwrap_err().to_string();
+        assert!(err.contains("vpg_weekly.weekday"), "{err}");
     }
 
     #[test]

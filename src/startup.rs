@@ -19,6 +19,7 @@ use crate::outbox::Relay;
 use crate::scheduler;
 use crate::store;
 use crate::templates::Templates;
+use crate::vpg_agendas::VpgAgendas;
 
 pub struct Application {
     settings: Settings,
@@ -117,6 +118,13 @@ impl Application {
             intake: self.intake.clone(),
             agendas: self.agendas.clone(),
             meetings: self.meetings(),
+            vpg: VpgAgendas::new(
+                self.pool.clone(),
+                self.settings.vpg_weekly()?,
+                self.settings.vpg_monthly()?,
+                self.settings.criteria,
+                self.settings.vpg_monthly.turning_18_horizon_days,
+            ),
             source: self.settings.service.source.clone(),
             clock: self.clock.clone(),
             interval: Duration::from_secs(self.settings.sweep.interval_seconds),

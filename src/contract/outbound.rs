@@ -89,6 +89,8 @@ pub fn build(
         }),
         // The agenda's own serialisation is the contract's item shape.
         Effect::MissingReviewAgenda(agenda) => serde_json::to_value(agenda)?,
+        Effect::VpgWeeklyAgenda(agenda) => serde_json::to_value(agenda)?,
+        Effect::VpgMonthlyAgenda(agenda) => serde_json::to_value(agenda)?,
         Effect::Document(d) => json!({
             "document_id": effect_id(effect),
             "lcs_person_id": d.lcs_person_id,

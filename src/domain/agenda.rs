@@ -121,42 +121,8 @@ pub struct ItemFacts {
 /// reported within the longest criterion window or still live, newest
 /// first, cancelled ones left out.
 pub fn item(facts: ItemFacts, as_of: DateTime<Utc>, thresholds: &Thresholds) -> AgendaItem {
-    let start = as_of - Duration::hours(24 * i64::from(thresholds.longest_window_days()));
-    let mut listed: Vec<&Episode> = facts
-        .episodes
-        .iter()
-        .filter(|e| e.counts() && (e.is_live() || e.reported_missing_at >= start))
-        .collect();
-    listed.sort_by_key(|e| std::cmp::Reverse(e.reported_missing_at));
-    let episodes = listed
-        .iter()
-        .map(|e| AgendaEpisode {
-            episode_id: e.episode_id.clone(),
-            reported_missing_at: e.reported_missing_at,
-            returned_at: e.returned_at,
-            duration_hours: (e.duration(as_of).num_minutes() as f64 / 6.0).round() / 10.0,
-            risk_level: e.risk_level,
-            status: e.status,
-            rhi_not_offered_within_72_hours: rhi_overdue(e, &facts.interviews, as_of),
-        })
-        .collect();
-    let mut interviews: Vec<AgendaRhi> = facts
-        .interviews
-        .iter()
-        .filter(|r| listed.iter().any(|e| e.episode_id == r.episode_id))
-        .map(|r| AgendaRhi {
-            rhi_id: r.rhi_id.clone(),
-            episode_id: r.episode_id.clone(),
-            status: r.status,
-            offered_at: r.offered_at,
-            completed_at: r.completed_at,
-        })
-        .collect();
-    interviews.sort_by(|a, b| {
-        a.episode_id
-            .cmp(&b.episode_id)
-            .then_with(|| a.rhi_id.cmp(&b.rhi_id))
-    });
+    let (episodes, interviews) =
+        episodes_and_interviews(&facts.episodes, &facts.interviews, as_of, thresholds);
     AgendaItem {
         lcs_person_id: facts.child.lcs_person_id,
         police_person_ids: facts.child.police_person_ids,
@@ -172,6 +138,54 @@ pub fn item(facts: ItemFacts, as_of: DateTime<Utc>, thresholds: &Thresholds) -> 
         return_home_interviews: interviews,
         trigger_plan: facts.trigger_plan,
     }
+}
+
+/// A child's episodes and return home interviews as an agenda lists them
+/// at `as_of` (R3.2): the episodes reported within the longest criterion
+/// window or still live, newest first, cancelled ones left out, each with
+/// the 72-hour RHI flag; the interviews of those episodes. Shared by the
+/// Wednesday agenda and the weekly VPG agenda's MISSING section (R3.4).
+pub fn episodes_and_interviews(
+    episodes: &[Episode],
+    interviews: &[ReturnHomeInterview],
+    as_of: DateTime<Utc>,
+    thresholds: &Thresholds,
+) -> (Vec<AgendaEpisode>, Vec<AgendaRhi>) {
+    let start = as_of - Duration::hours(24 * i64::from(thresholds.longest_window_days()));
+    let mut listed: Vec<&Episode> = episodes
+        .iter()
+        .filter(|e| e.counts() && (e.is_live() || e.reported_missing_at >= start))
+        .collect();
+    listed.sort_by_key(|e| std::cmp::Reverse(e.reported_missing_at));
+    let listed_episodes = listed
+        .iter()
+        .map(|e| AgendaEpisode {
+            episode_id: e.episode_id.clone(),
+            reported_missing_at: e.reported_missing_at,
+            returned_at: e.returned_at,
+            duration_hours: (e.duration(as_of).num_minutes() as f64 / 6.0).round() / 10.0,
+            risk_level: e.risk_level,
+            status: e.status,
+            rhi_not_offered_within_72_hours: rhi_overdue(e, interviews, as_of),
+        })
+        .collect();
+    let mut listed_interviews: Vec<AgendaRhi> = interviews
+        .iter()
+        .filter(|r| listed.iter().any(|e| e.episode_id == r.episode_id))
+        .map(|r| AgendaRhi {
+            rhi_id: r.rhi_id.clone(),
+            episode_id: r.episode_id.clone(),
+            status: r.status,
+            offered_at: r.offered_at,
+            completed_at: r.completed_at,
+        })
+        .collect();
+    listed_interviews.sort_by(|a, b| {
+        a.episode_id
+            .cmp(&b.episode_id)
+            .then_with(|| a.rhi_id.cmp(&b.rhi_id))
+    });
+    (listed_episodes, listed_interviews)
 }
 
 /// The statutory check: returned, 72 hours gone by, and no interview offered

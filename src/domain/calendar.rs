@@ -116,20 +116,23 @@ impl MeetingCalendar {
             .unwrap_or(regular)
     }
 
-    /// A wall-clock time on a local date as an instant. In the autumn hour
-    /// that happens twice the first is taken; in the spring hour that never
-    /// happens, the time an hour later (what a person's clock then shows).
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-        let local = date.and_time(time);
-        match self.timezone.from_local_datetime(&local) {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
-            LocalResult::None => self
-                .timezone
-                .from_local_datetime(&(local + Duration::hours(1)))
-                .earliest()
-                .expect("an hour after a spring gap exists")
-                .with_timezone(&Utc),
-        }
+        local_instant(self.timezone, date, time)
+    }
+}
+
+/// A wall-clock time on a local date as an instant. In the autumn hour
+/// that happens twice the first is taken; in the spring hour that never
+/// happens, the time an hour later (what a person's clock then shows).
+pub fn local_instant(timezone: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let local = date.and_time(time);
+    match timezone.from_local_datetime(&local) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        LocalResult::None => timezone
+            .from_local_datetime(&(local + Duration::hours(1)))
+            .earliest()
+            .expect("an hour after a spring gap exists")
+            .with_timezone(&Utc),
     }
 }
 

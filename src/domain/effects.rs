@@ -9,6 +9,7 @@ use super::agenda::Agenda;
 use super::child::ProfessionalRole;
 use super::ids::{LcsPersonId, PolicePersonId, TriggerPlanId, WorkerId};
 use super::trigger_plan::{DocumentUrl, MediaType};
+use super::vpg::{VpgMonthlyAgenda, VpgWeeklyAgenda};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -152,6 +153,10 @@ pub enum Effect {
     UnmatchedPersonAlert(UnmatchedPersonAlert),
     /// `agenda.missing-review.v1`: the frozen agenda of a meeting (R3.1).
     MissingReviewAgenda(Box<Agenda>),
+    /// `agenda.vpg-weekly.v1`: the agenda of a weekly VPG meeting (R3.4).
+    VpgWeeklyAgenda(Box<VpgWeeklyAgenda>),
+    /// `agenda.vpg-monthly.v1`: the agenda of a monthly VPG meeting (R3.4, R6.4).
+    VpgMonthlyAgenda(Box<VpgMonthlyAgenda>),
     Document(Document),
     CaseNote(CaseNote),
     Email(Email),
@@ -165,6 +170,8 @@ impl Effect {
             Self::TriggerPlanRequest(_) => "police.trigger-plan-request.v1",
             Self::UnmatchedPersonAlert(_) => "lcs.alert.v1",
             Self::MissingReviewAgenda(_) => "agenda.missing-review.v1",
+            Self::VpgWeeklyAgenda(_) => "agenda.vpg-weekly.v1",
+            Self::VpgMonthlyAgenda(_) => "agenda.vpg-monthly.v1",
             Self::Document(_) => "lcs.document.v1",
             Self::CaseNote(_) => "lcs.case-note.v1",
             Self::Email(_) => "email.v1",
@@ -184,6 +191,8 @@ impl Effect {
             ),
             Self::UnmatchedPersonAlert(a) => format!("alert/unmatched/{}", a.police_person_id),
             Self::MissingReviewAgenda(a) => format!("agenda/missing-review/{}", a.meeting_date),
+            Self::VpgWeeklyAgenda(a) => format!("agenda/vpg-weekly/{}", a.meeting_date),
+            Self::VpgMonthlyAgenda(a) => format!("agenda/vpg-monthly/{}", a.meeting_date),
             Self::Document(d) => format!("document/{}/{}", d.occasion.key(), d.lcs_person_id),
             Self::CaseNote(n) => format!("case-note/{}/{}", n.occasion.key(), n.lcs_person_id),
             Self::Email(e) => format!(

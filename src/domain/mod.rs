@@ -35,3 +35,4 @@ pub mod ids;
 pub mod queue;
 pub mod template;
 pub mod trigger_plan;
+pub mod vpg;

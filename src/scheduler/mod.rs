@@ -14,11 +14,13 @@ use crate::clock::Clock;
 use crate::collation;
 use crate::intake::{Intake, is_transient_error};
 use crate::meetings::Meetings;
+use crate::vpg_agendas::VpgAgendas;
 
 pub struct Timers {
     pub intake: Intake,
     pub agendas: Agendas,
     pub meetings: Meetings,
+    pub vpg: VpgAgendas,
     pub source: String,
     pub clock: Arc<dyn Clock>,
     pub interval: Duration,
@@ -26,7 +28,8 @@ pub struct Timers {
 
 impl Timers {
     /// Every `interval`: roll the items of meetings that no longer sit
-    /// (R2.4), collate what is due (R3.1), then sweep live episodes (R1.6)
+    /// (R2.4), collate what is due (R3.1), publish the VPG agendas due
+    /// (R3.4), then sweep live episodes (R1.6)
     /// so that a meeting just sat counts as a review.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
@@ -44,6 +47,13 @@ impl Timers {
                     tracing::warn!(error = %err, "collation postponed: database unavailable")
                 }
                 Err(err) => tracing::error!(error = ?err, "collation failed"),
+            }
+            match self.vpg.publish_due(&self.source, now).await {
+                Ok(_) => {}
+                Err(err) if is_transient_error(&err) => {
+                    tracing::warn!(error = %err, "VPG agenda publication postponed: database unavailable")
+                }
+                Err(err) => tracing::error!(error = ?err, "VPG agenda publication failed"),
             }
             match self.intake.sweep(now).await {
                 Ok(children) => tracing::debug!(children, "live episodes swept"),

@@ -10,6 +10,7 @@ pub mod meetings;
 pub mod outbox;
 pub mod return_home_interviews;
 pub mod trigger_plans;
+pub mod vpg;
 
 use std::str::FromStr;
 

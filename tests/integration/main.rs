@@ -12,3 +12,4 @@ mod pipeline;
 mod rejections;
 mod timing;
 mod trigger_plans;
+mod vpg;
