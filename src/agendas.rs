@@ -10,7 +10,8 @@ use crate::domain::child::VemtStatus;
 use crate::domain::criteria::Thresholds;
 use crate::domain::ids::{LcsPersonId, PolicePersonId};
 use crate::store::{
-    ChildId, agenda as items, children, collations, episodes, return_home_interviews, trigger_plans,
+    ChildId, agenda as items, children, collations, episodes, outcomes, return_home_interviews,
+    trigger_plans,
 };
 
 /// A meeting in the list of meetings.
@@ -109,14 +110,17 @@ impl Agendas {
                 assessment,
                 episodes: episodes::of_child(conn, child).await?,
                 interviews: return_home_interviews::of_child(conn, child).await?,
-                last_reviewed: items::last_reviewed(conn, child, as_of)
+                last_reviewed: match items::last_reviewed(conn, child, as_of)
                     .await?
                     .filter(|r| r.meeting_date != meeting.date)
-                    .map(|r| LastReviewed {
+                {
+                    Some(r) => Some(LastReviewed {
                         date: r.meeting_date,
                         meeting: ReviewMeeting::MissingReview,
-                        outcome: None,
+                        outcome: outcomes::outcome_of(conn, child, r.meeting_date).await?,
                     }),
+                    None => None,
+                },
                 trigger_plan: trigger_plans::newest_of_child(conn, child).await?,
             };
             built.push(agenda::item(facts, as_of, &self.thresholds));

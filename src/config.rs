@@ -24,6 +24,7 @@ pub struct Settings {
     pub vpg_monthly: VpgMonthlySettings,
     pub sweep: SweepSettings,
     pub outbox: OutboxSettings,
+    pub email: EmailSettings,
     pub telemetry: TelemetrySettings,
     pub http: HttpSettings,
 }
@@ -139,6 +140,71 @@ pub struct OutboxSettings {
     pub retry_max_ms: u64,
 }
 
+/// How `email.v1` effects leave the service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailTransport {
+    /// Published on the bus like every other effect.
+    #[default]
+    Bus,
+    /// Sent through GOV.UK Notify's HTTP API; never published.
+    GovukNotify,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    #[serde(default)]
+    pub transport: EmailTransport,
+    pub govuk_notify: NotifySettings,
+}
+
+/// GOV.UK Notify (`email.transport = "govuk_notify"`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySettings {
+    pub base_url: String,
+    /// `EmailTemplate` value (e.g. `trigger_plan_received`) -> Notify template id.
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
+    /// Tries per e-mail before it is marked failed and operations alerted.
+    pub max_attempts: u32,
+    /// Wait before retrying after a 429, a 5xx or no answer (doubles per attempt).
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub timeout_seconds: u64,
+    /// `{key_name}-{service_id}-{secret}`. A secret: set it only through
+    /// VEMT__EMAIL__GOVUK_NOTIFY__API_KEY.
+    #[serde(default)]
+    pub api_key: Option<String>,
+}
+
+// The API key is a secret: never print it.
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifySettings")
+            .field("base_url", &self.base_url)
+            .field("templates", &self.templates)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("retry_max_ms", &self.retry_max_ms)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl EmailSettings {
+    /// The Notify settings checked, when Notify is the transport: the key
+    /// parses, and every e-mail kind has a template id.
+    pub fn notify(&self) -> Result<Option<crate::notify::NotifyConfig>, SettingsError> {
+        if self.transport != EmailTransport::GovukNotify {
+            return Ok(None);
+        }
+        crate::notify::NotifyConfig::from_settings(&self.govuk_notify).map(Some)
+    }
+}
+
 /// The HTTP server: health, meetings and agenda views.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,6 +277,7 @@ impl Settings {
         settings.calendar()?;
         settings.vpg_weekly()?;
         settings.vpg_monthly()?;
+        settings.email.notify()?;
         if settings
             .http
             .token()

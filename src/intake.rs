@@ -24,6 +24,16 @@ use crate::store::episodes::{self, Stored};
 use crate::store::{self, ChildId, inbox, return_home_interviews, trigger_plans};
 use crate::templates::Templates;
 
+mod outcomes;
+
+/// An event that parsed but that the service's state refuses (an outcome
+/// for a child it does not know, say): nothing it did is kept (the
+/// transaction rolls back), and the consumer dead-letters it with the
+/// reason, like any other bad input (R8.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused: {0}")]
+pub struct Refused(pub crate::contract::inbound::Rejection);
+
 /// What an event did, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -105,9 +115,20 @@ impl Intake {
                     false => Outcome::Ignored,
                 }
             }
+            InboundPayload::VpgDecision(decision) => {
+                crate::vpg_decisions::apply(&mut tx, decision, now, &self.templates, &mut effects)
+                    .await?
+            }
             InboundPayload::TriggerPlan(plan) => {
                 self.apply_trigger_plan(&mut tx, plan, now, &mut effects)
                     .await?
+            }
+            InboundPayload::ReviewOutcome(outcome) => {
+                self.apply_review_outcome(&mut tx, outcome, now, &mut effects)
+                    .await?
+            }
+            InboundPayload::ActionUpdated(update) => {
+                self.apply_action_update(&mut tx, update, now).await?
             }
         };
         let cause = Cause::inbound(&envelope.id, envelope.correlation_id.as_deref());

@@ -36,6 +36,8 @@ pub struct Application {
     /// the service runs; served by `run_until_stopped`.
     http_listener: Option<tokio::net::TcpListener>,
     http_address: std::net::SocketAddr,
+    /// GOV.UK Notify, when it is the e-mail transport.
+    notifier: Option<crate::notify::Notifier>,
 }
 
 impl Application {
@@ -47,6 +49,11 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let calendar = settings.calendar()?;
+        let notifier = settings
+            .email
+            .notify()?
+            .map(crate::notify::Notifier::new)
+            .transpose()?;
         let pool = store::connect(&settings.database).await?;
         store::MIGRATOR.run(&pool).await?;
         let intake = Intake::new(
@@ -71,6 +78,7 @@ impl Application {
             broker_connected: watch::Sender::new(false),
             http_listener: Some(http_listener),
             http_address,
+            notifier,
         })
     }
 
@@ -210,6 +218,10 @@ impl Application {
             self.settings.outbox.clone(),
         )
         .await?;
+        let relay = match &self.notifier {
+            Some(notifier) => relay.with_notify(notifier.clone(), &self.settings.service.source),
+            None => relay,
+        };
         tracing::info!("connected to the broker");
         self.broker_connected.send_replace(true);
         // Consumer and relay stop together and gracefully: on shutdown, or

@@ -7,16 +7,44 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::domain::template::CaseNoteTemplate;
-use crate::domain::trigger_plan;
+use crate::domain::{outcome, trigger_plan};
 
 /// The case note recording a trigger plan's receipt (R4.2): first line the
 /// title, the rest the body; placeholders `{plan_id}`, `{version}`,
 /// `{issued_on}`.
 pub const TRIGGER_PLAN_RECEIVED_NOTE: &str = "templates/trigger-plan-received.case-note.txt";
 
+/// The VEMT case note of a meeting outcome (R5.2); placeholders
+/// `{meeting_date}`, `{outcome}`, `{discussion}`, `{actions}`.
+pub const REVIEW_OUTCOME_NOTE: &str = "templates/review-outcome.case-note.txt";
+
+/// The case note of a trigger plan a meeting asks the police to create or
+/// update (R4.3); placeholders `{meeting_date}`, `{request}` (`created` or
+/// `updated`), `{details}`.
+pub const TRIGGER_PLAN_REQUESTED_NOTE: &str = "templates/trigger-plan-requested.case-note.txt";
+
+fn load_note(
+    config_dir: &Path,
+    file: &str,
+    known: &[&'static str],
+) -> anyhow::Result<CaseNoteTemplate> {
+    let path = config_dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the template {}", path.display()))?;
+    CaseNoteTemplate::parse(&text, known)
+        .with_context(|| format!("in the template {}", path.display()))
+}
+
+/// The VEMT case note of a monthly VPG decision (R6.1, R6.2);
+/// placeholders `{meeting_date}`, `{decision}`, `{outcome}`, `{actions}`.
+pub const VPG_DECISION_NOTE: &str = "templates/vpg-decision.case-note.txt";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Templates {
+    pub vpg_decision: CaseNoteTemplate,
     pub trigger_plan_received: CaseNoteTemplate,
+    pub review_outcome: CaseNoteTemplate,
+    pub trigger_plan_requested: CaseNoteTemplate,
 }
 
 impl Templates {
@@ -30,7 +58,22 @@ impl Templates {
             CaseNoteTemplate::parse(&text, &trigger_plan::NOTE_PLACEHOLDERS)
                 .with_context(|| format!("in the template {}", path.display()))?;
         Ok(Self {
+            vpg_decision: load_note(
+                config_dir,
+                VPG_DECISION_NOTE,
+                &crate::domain::vpg_decision::NOTE_PLACEHOLDERS,
+            )?,
             trigger_plan_received,
+            review_outcome: load_note(
+                config_dir,
+                REVIEW_OUTCOME_NOTE,
+                &outcome::NOTE_PLACEHOLDERS,
+            )?,
+            trigger_plan_requested: load_note(
+                config_dir,
+                TRIGGER_PLAN_REQUESTED_NOTE,
+                &outcome::PLAN_NOTE_PLACEHOLDERS,
+            )?,
         })
     }
 }

@@ -7,13 +7,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use crate::contract::outbound::{self, Cause};
-use crate::domain::child::{Vemt, VemtCategory, VemtRiskLevel, VemtStatus};
+use crate::domain::child::{ProfessionalRole, Vemt, VemtCategory, VemtRiskLevel, VemtStatus};
 use crate::domain::criteria::Thresholds;
 use crate::domain::effects::Effect;
 use crate::domain::episode::Gender;
 use crate::domain::ids::{LcsPersonId, PolicePersonId};
-use crate::domain::vpg::{self, VpgCalendar, VpgChildFacts, VpgKind, VpgMeeting};
-use crate::store::{self, episodes, inbox, return_home_interviews, vpg as published};
+use crate::domain::vpg::{
+    self, M1Outcome, OutstandingAction, VpgCalendar, VpgChildFacts, VpgKind, VpgMeeting,
+    VpgMonthlyAgenda, VpgWeeklyAgenda,
+};
+use crate::store::{self, episodes, inbox, outcomes, return_home_interviews, vpg as published};
 
 #[derive(Clone)]
 pub struct VpgAgendas {
@@ -84,7 +87,8 @@ impl VpgAgendas {
         let (effect, children) = match meeting.kind {
             VpgKind::Weekly => {
                 let children = children(&mut tx, &["active", "referred", "deferred"]).await?;
-                let agenda = vpg::weekly_agenda(meeting, now, children, &self.thresholds);
+                let mut agenda = vpg::weekly_agenda(meeting, now, children, &self.thresholds);
+                m1_outcomes(&mut tx, &mut agenda, now).await?;
                 let sections = &agenda.sections;
                 let count = sections.missing_category.len()
                     + sections.new_referrals.len()
@@ -93,8 +97,9 @@ impl VpgAgendas {
             }
             VpgKind::Monthly => {
                 let children = children(&mut tx, &["active"]).await?;
-                let agenda =
+                let mut agenda =
                     vpg::monthly_agenda(meeting, now, children, self.turning_18_horizon_days);
+                outstanding_actions(&mut tx, &mut agenda).await?;
                 let count = agenda.items.len();
                 (Effect::VpgMonthlyAgenda(Box::new(agenda)), count)
             }
@@ -112,6 +117,51 @@ impl VpgAgendas {
         tracing::info!(kind, meeting = %meeting.date, children, "VPG agenda published");
         Ok(true)
     }
+}
+
+/// R3.4, R5.4: M1's latest outcomes, and the children M1 referred to M2
+/// since the previous weekly agenda was published.
+async fn m1_outcomes(
+    conn: &mut PgConnection,
+    agenda: &mut VpgWeeklyAgenda,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let to_section = |rows: Vec<outcomes::OutcomeRow>| -> anyhow::Result<Vec<M1Outcome>> {
+        rows.into_iter()
+            .map(|r| {
+                Ok(M1Outcome {
+                    lcs_person_id: LcsPersonId::parse(&r.lcs_person_id)?,
+                    meeting_date: r.meeting_date,
+                    outcome: r.outcome,
+                })
+            })
+            .collect()
+    };
+    agenda.sections.m1_outcomes = to_section(outcomes::latest_meeting_outcomes(conn, now).await?)?;
+    let since =
+        outcomes::previous_published(conn, VpgKind::Weekly.as_str(), agenda.meeting_date).await?;
+    agenda.sections.referred_by_m1 = to_section(outcomes::referred_since(conn, since, now).await?)?;
+    Ok(())
+}
+
+/// R5.5: the open actions of each active VEMT case on M3's agenda.
+async fn outstanding_actions(
+    conn: &mut PgConnection,
+    agenda: &mut VpgMonthlyAgenda,
+) -> anyhow::Result<()> {
+    let open = outcomes::open_actions(conn).await?;
+    for item in &mut agenda.items {
+        item.outstanding_actions = open
+            .iter()
+            .filter(|a| a.lcs_person_id == item.identity.lcs_person_id.as_str())
+            .map(|a| OutstandingAction {
+                meeting_date: a.meeting_date,
+                assignee_role: ProfessionalRole::parse(&a.owner_role),
+                description: a.description.clone(),
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 /// The facts of every child with one of these VEMT statuses; episodes and

@@ -27,12 +27,11 @@ const MISSING_EPISODE: &str = "police.missing-episode.v1";
 const CHILD: &str = "lcs.child.v1";
 const RETURN_HOME_INTERVIEW: &str = "lcs.return-home-interview.v1";
 const TRIGGER_PLAN: &str = "police.trigger-plan.v1";
+const REVIEW_OUTCOME: &str = "meeting.review-outcome.v1";
+const ACTION_UPDATED: &str = "meeting.action-updated.v1";
 /// Inbound types the contract names that this version does not process yet.
-const NOT_YET_HANDLED: [&str; 3] = [
-    "meeting.review-outcome.v1",
-    "meeting.vpg-decision.v1",
-    "meeting.action-updated.v1",
-];
+const NOT_YET_HANDLED: [&str; 0] = [];
+const VPG_DECISION: &str = "meeting.vpg-decision.v1";
 
 const MAX_NAME_CHARS: usize = 200;
 /// The longest address SMTP can carry (RFC 5321).
@@ -86,6 +85,9 @@ pub enum InboundPayload {
     Child(ChildRecord),
     ReturnHomeInterview(ReturnHomeInterview),
     TriggerPlan(TriggerPlan),
+    VpgDecision(crate::domain::vpg_decision::VpgDecision),
+    ReviewOutcome(crate::domain::outcome::ReviewOutcome),
+    ActionUpdated(crate::domain::outcome::ActionUpdate),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,9 @@ pub fn parse_inbound(
         CHILD => InboundPayload::Child(child(&data)?),
         RETURN_HOME_INTERVIEW => InboundPayload::ReturnHomeInterview(return_home_interview(&data)?),
         TRIGGER_PLAN => InboundPayload::TriggerPlan(trigger_plan(&data)?),
+        VPG_DECISION => InboundPayload::VpgDecision(vpg_decision(&data)?),
+        REVIEW_OUTCOME => InboundPayload::ReviewOutcome(review_outcome(&data)?),
+        ACTION_UPDATED => InboundPayload::ActionUpdated(action_updated(&data)?),
         other if NOT_YET_HANDLED.contains(&other) => {
             return Err(Rejection::new(
                 "$.type",
@@ -437,6 +442,193 @@ fn trigger_plan(data: &Object<'_>) -> Result<TriggerPlan, Rejection> {
     })
 }
 
+/// The longest free text accepted in meeting minutes (outcome, discussion,
+/// action description, trigger plan details).
+const MAX_MINUTES_TEXT_CHARS: usize = 20_000;
+/// The longest owner role of an action.
+const MAX_OWNER_ROLE_CHARS: usize = 100;
+
+/// `meeting.review-outcome.v1`. The free text is read to pass on to the
+/// child's records and professionals; it is never logged.
+fn review_outcome(data: &Object<'_>) -> Result<crate::domain::outcome::ReviewOutcome, Rejection> {
+    use crate::domain::effects::TriggerPlanRequestKind;
+    use crate::domain::outcome::{Action, PlanDecision, ReviewOutcome};
+
+    let meeting_date = data.required("meeting_date")?.meeting_date()?;
+    let lcs_person_id = data.required("lcs_person_id")?.id(LcsPersonId::parse)?;
+    let outcome = data
+        .required("outcome")?
+        .free_text(MAX_MINUTES_TEXT_CHARS)?;
+    let discussion = data
+        .optional("discussion")
+        .map(|f| f.free_text(MAX_MINUTES_TEXT_CHARS))
+        .transpose()?;
+    let mut actions = Vec::new();
+    if let Some(field) = data.optional("actions") {
+        let mut seen = HashSet::new();
+        for item in field.items()? {
+            let object = item.object()?;
+            let action_id = object.required("action_id")?;
+            let id = action_id.id(crate::domain::ids::ActionId::parse)?;
+            if !seen.insert(id.clone()) {
+                return Err(action_id.reject("must not repeat an action_id of this outcome"));
+            }
+            actions.push(Action {
+                action_id: id,
+                description: object
+                    .required("description")?
+                    .free_text(MAX_MINUTES_TEXT_CHARS)?,
+                owner_role: object
+                    .required("owner_role")?
+                    .free_text(MAX_OWNER_ROLE_CHARS)?,
+                due_date: object.optional("due_date").map(|f| f.date()).transpose()?,
+            });
+        }
+    }
+    let refer_to_vpg = data
+        .optional("refer_to_vpg")
+        .map(|f| f.boolean())
+        .transpose()?
+        .unwrap_or(false);
+    let trigger_plan = match data.optional("trigger_plan") {
+        None => None,
+        Some(field) => {
+            let plan = field.object()?;
+            let request = plan.required("request")?.one_of(
+                |raw| match raw {
+                    "create" => Some(TriggerPlanRequestKind::Create),
+                    "update" => Some(TriggerPlanRequestKind::Update),
+                    _ => None,
+                },
+                "create, update",
+            )?;
+            let details = plan
+                .optional("details")
+                .map(|f| f.free_text(MAX_MINUTES_TEXT_CHARS))
+                .transpose()?;
+            Some(PlanDecision { request, details })
+        }
+    };
+    Ok(ReviewOutcome {
+        meeting_date,
+        lcs_person_id,
+        outcome,
+        discussion,
+        actions,
+        refer_to_vpg,
+        trigger_plan,
+    })
+}
+
+/// `meeting.action-updated.v1`.
+fn action_updated(data: &Object<'_>) -> Result<crate::domain::outcome::ActionUpdate, Rejection> {
+    use crate::domain::outcome::{ActionStatus, ActionUpdate};
+    Ok(ActionUpdate {
+        action_id: data
+            .required("action_id")?
+            .id(crate::domain::ids::ActionId::parse)?,
+        status: data
+            .required("status")?
+            .one_of(ActionStatus::parse, "open, done, cancelled")?,
+    })
+}
+
+/// `meeting.vpg-decision.v1` (R6). The free text (outcome, action
+/// descriptions) is read to pass on to the case note only; it is never
+/// stored or logged. A `remain` decision needs `category`, `risk_level` and
+/// `lead_professional` (the case profile carries them).
+fn vpg_decision(data: &Object<'_>) -> Result<crate::domain::vpg_decision::VpgDecision, Rejection> {
+    use crate::domain::outcome::Action;
+    use crate::domain::vpg_decision::{Decision, LeadProfessional, Signposting, VpgDecision};
+
+    let meeting_date = data.required("meeting_date")?.meeting_date()?;
+    let lcs_person_id = data.required("lcs_person_id")?.id(LcsPersonId::parse)?;
+    let decision = data
+        .required("decision")?
+        .one_of(Decision::parse, "close, remain")?;
+    let outcome = data
+        .required("outcome")?
+        .free_text(MAX_MINUTES_TEXT_CHARS)?;
+    let remain_needs = |key: &str| -> Result<Option<Field<'_>>, Rejection> {
+        match (data.optional(key), decision) {
+            (None, Decision::Remain) => Err(Rejection::new(
+                data.path_of(key),
+                "is required when decision is remain",
+            )),
+            (field, _) => Ok(field),
+        }
+    };
+    let category = remain_needs("category")?
+        .map(|f| f.one_of(VemtCategory::parse, VEMT_CATEGORIES))
+        .transpose()?;
+    let risk_level = remain_needs("risk_level")?
+        .map(|f| f.one_of(VemtRiskLevel::parse, VEMT_RISK_LEVELS))
+        .transpose()?;
+    let lead_professional = remain_needs("lead_professional")?
+        .map(|f| {
+            let lead = f.object()?;
+            Ok::<_, Rejection>(LeadProfessional {
+                worker_id: lead.required("worker_id")?.id(WorkerId::parse)?,
+                name: lead.optional("name").map(|f| f.name()).transpose()?,
+                email: lead.optional("email").map(|f| f.email()).transpose()?,
+            })
+        })
+        .transpose()?;
+    let mut actions = Vec::new();
+    if let Some(field) = data.optional("actions") {
+        let mut seen = HashSet::new();
+        for item in field.items()? {
+            let object = item.object()?;
+            let action_id = object.required("action_id")?;
+            let id = action_id.id(crate::domain::ids::ActionId::parse)?;
+            if !seen.insert(id.clone()) {
+                return Err(action_id.reject("must not repeat an action_id of this decision"));
+            }
+            actions.push(Action {
+                action_id: id,
+                description: object
+                    .required("description")?
+                    .free_text(MAX_MINUTES_TEXT_CHARS)?,
+                owner_role: object
+                    .required("owner_role")?
+                    .free_text(MAX_OWNER_ROLE_CHARS)?,
+                due_date: object.optional("due_date").map(|f| f.date()).transpose()?,
+            });
+        }
+    }
+    let flag = |key: &str| -> Result<bool, Rejection> {
+        Ok(data
+            .optional(key)
+            .map(|f| f.boolean())
+            .transpose()?
+            .unwrap_or(false))
+    };
+    let still_at_risk_post_18 = flag("still_at_risk_post_18")?;
+    let trafficked = flag("trafficked")?;
+    let mut signposting = Vec::new();
+    if let Some(field) = data.optional("signposting") {
+        for item in field.items()? {
+            let service = item.one_of(Signposting::parse, "mappa, marac, stage")?;
+            if !signposting.contains(&service) {
+                signposting.push(service);
+            }
+        }
+    }
+    Ok(VpgDecision {
+        meeting_date,
+        lcs_person_id,
+        decision,
+        outcome,
+        category,
+        risk_level,
+        lead_professional,
+        actions,
+        still_at_risk_post_18,
+        trafficked,
+        signposting,
+    })
+}
+
 /// What the time rules measure against.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -595,6 +787,47 @@ impl<'a> Field<'a> {
             return Err(self.reject(future_rule(self.clock.max_future)));
         }
         Ok(at)
+    }
+
+    /// Free text: not blank, at most `max` characters.
+    fn free_text(&self, max: usize) -> Result<String, Rejection> {
+        let raw = self.string()?;
+        if raw.trim().is_empty() {
+            return Err(self.reject("must not be empty"));
+        }
+        if raw.chars().count() > max {
+            return Err(self.reject(format!("must be at most {max} characters")));
+        }
+        Ok(raw.to_owned())
+    }
+
+    /// Exactly `YYYY-MM-DD`.
+    fn date(&self) -> Result<NaiveDate, Rejection> {
+        let raw = self.string()?;
+        let shaped = raw.len() == 10
+            && raw.bytes().enumerate().all(|(index, byte)| match index {
+                4 | 7 => byte == b'-',
+                _ => byte.is_ascii_digit(),
+            });
+        shaped
+            .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+            .flatten()
+            .ok_or_else(|| self.reject("must be a date YYYY-MM-DD"))
+    }
+
+    /// A meeting that has sat: a date no later than the day `max_future`
+    /// after now falls on (UTC). Any weekday: meetings move.
+    fn meeting_date(&self) -> Result<NaiveDate, Rejection> {
+        let date = self.date()?;
+        let latest = self
+            .clock
+            .now
+            .checked_add_signed(self.clock.max_future)
+            .map(|at| at.date_naive());
+        if latest.is_some_and(|latest| date > latest) {
+            return Err(self.reject(future_rule(self.clock.max_future)));
+        }
+        Ok(date)
     }
 
     /// Exactly `YYYY-MM-DD`, not after today (UTC).
@@ -1074,13 +1307,178 @@ mod tests {
                 "event type is not handled by this version of the service",
             );
         }
-        // Trigger plans are handled now: their data is read and checked.
+        // Trigger plans and meeting outcomes are handled now: their data is
+        // read and checked.
         assert!(!NOT_YET_HANDLED.contains(&TRIGGER_PLAN));
+        assert!(!NOT_YET_HANDLED.contains(&REVIEW_OUTCOME));
+        assert!(!NOT_YET_HANDLED.contains(&ACTION_UPDATED));
+        assert!(!NOT_YET_HANDLED.contains(&VPG_DECISION));
+        assert_refused(
+            &event(VPG_DECISION, json!({})),
+            "$.data.meeting_date",
+            "is required",
+        );
+        assert_refused(
+            &event(REVIEW_OUTCOME, json!({})),
+            "$.data.meeting_date",
+            "is required",
+        );
+        assert_refused(
+            &event(ACTION_UPDATED, json!({})),
+            "$.data.action_id",
+            "is required",
+        );
         assert_refused(
             &event(TRIGGER_PLAN, json!({})),
             "$.data.plan_id",
             "is required",
         );
+    }
+
+    fn vpg_decision_event() -> Value {
+        event(
+            VPG_DECISION,
+            json!({
+                "meeting_date": "2026-11-25",
+                "lcs_person_id": "LCS-100245",
+                "decision": "remain",
+                "category": "cse",
+                "risk_level": "medium",
+                "lead_professional": { "worker_id": "W-101", "name": "Sam Jones", "email": "sam.jones@example.org" },
+                "outcome": "free text",
+                "actions": [
+                    { "action_id": "A-77", "description": "free text", "owner_role": "social_worker", "due_date": "2026-12-02" }
+                ],
+                "still_at_risk_post_18": true,
+                "trafficked": false,
+                "signposting": ["marac", "stage", "marac"]
+            }),
+        )
+    }
+
+    fn vpg_decision(event: &Value) -> crate::domain::vpg_decision::VpgDecision {
+        match parse(event).unwrap().payload {
+            InboundPayload::VpgDecision(decision) => decision,
+            other => panic!("expected a VPG decision, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_contract_example_of_a_vpg_decision() {
+        use crate::domain::vpg_decision::{Decision, Signposting};
+        let d = vpg_decision(&vpg_decision_event());
+        assert_eq!(d.meeting_date, date("2026-11-25"));
+        assert_eq!(d.lcs_person_id.as_str(), "LCS-100245");
+        assert_eq!(d.decision, Decision::Remain);
+        assert_eq!(d.category, Some(VemtCategory::Cse));
+        assert_eq!(d.risk_level, Some(VemtRiskLevel::Medium));
+        let lead = d.lead_professional.unwrap();
+        assert_eq!(lead.worker_id.as_str(), "W-101");
+        assert_eq!(lead.email.as_deref(), Some("sam.jones@example.org"));
+        assert_eq!(d.actions.len(), 1);
+        assert_eq!(d.actions[0].due_date, Some(date("2026-12-02")));
+        assert!(d.still_at_risk_post_18);
+        assert!(!d.trafficked);
+        assert_eq!(d.signposting, [Signposting::Marac, Signposting::Stage]);
+    }
+
+    #[test]
+    fn a_close_decision_needs_only_the_required_fields() {
+        let close = event(
+            VPG_DECISION,
+            json!({
+                "meeting_date": "2026-11-25",
+                "lcs_person_id": "LCS-1",
+                "decision": "close",
+                "outcome": "free text",
+            }),
+        );
+        let d = vpg_decision(&close);
+        assert_eq!(d.category, None);
+        assert!(d.actions.is_empty() && d.signposting.is_empty());
+        assert!(!d.still_at_risk_post_18 && !d.trafficked);
+    }
+
+    #[test]
+    fn refuses_broken_vpg_decisions_naming_the_field() {
+        for (pointer, value, path, rule) in [
+            (
+                "/data/decision",
+                json!("pause"),
+                "$.data.decision",
+                "must be one of: close, remain",
+            ),
+            (
+                "/data/category",
+                json!("x"),
+                "$.data.category",
+                "must be one of: cse, cce, missing, trafficking, other",
+            ),
+            (
+                "/data/risk_level",
+                json!("x"),
+                "$.data.risk_level",
+                "must be one of: high, medium, low",
+            ),
+            (
+                "/data/signposting",
+                json!(["mappa", "prison"]),
+                "$.data.signposting[1]",
+                "must be one of: mappa, marac, stage",
+            ),
+            (
+                "/data/trafficked",
+                json!("yes"),
+                "$.data.trafficked",
+                "must be a boolean",
+            ),
+            (
+                "/data/still_at_risk_post_18",
+                json!(1),
+                "$.data.still_at_risk_post_18",
+                "must be a boolean",
+            ),
+            (
+                "/data/lead_professional/worker_id",
+                json!(""),
+                "$.data.lead_professional.worker_id",
+                "must not be empty",
+            ),
+            (
+                "/data/lead_professional/email",
+                json!("no-at"),
+                "$.data.lead_professional.email",
+                "must be an e-mail address",
+            ),
+            (
+                "/data/actions/0/due_date",
+                json!("02/12/2026"),
+                "$.data.actions[0].due_date",
+                "must be a date YYYY-MM-DD",
+            ),
+            (
+                "/data/meeting_date",
+                json!("2026-12-31"),
+                "$.data.meeting_date",
+                "must not be more than 24 hours in the future",
+            ),
+        ] {
+            assert_refused(&with(vpg_decision_event(), pointer, value), path, rule);
+        }
+        for field in ["meeting_date", "lcs_person_id", "decision", "outcome"] {
+            assert_refused(
+                &without(vpg_decision_event(), &format!("/data/{field}")),
+                &format!("$.data.{field}"),
+                "is required",
+            );
+        }
+        for field in ["category", "risk_level", "lead_professional"] {
+            assert_refused(
+                &without(vpg_decision_event(), &format!("/data/{field}")),
+                &format!("$.data.{field}"),
+                "is required when decision is remain",
+            );
+        }
     }
 
     #[test]
@@ -1838,5 +2236,162 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(shown, "$: body must be valid JSON");
+    }
+
+    fn outcome_event() -> Value {
+        event(
+            REVIEW_OUTCOME,
+            json!({
+                "meeting_date": "2026-11-25",
+                "lcs_person_id": "LCS-100245",
+                "outcome": "free text",
+                "discussion": "free text",
+                "actions": [
+                    { "action_id": "A-77", "description": "free text", "owner_role": "social_worker", "due_date": "2026-12-02" }
+                ],
+                "refer_to_vpg": false,
+                "trigger_plan": { "request": "update", "details": "free text" }
+            }),
+        )
+    }
+
+    fn outcome(event: &Value) -> crate::domain::outcome::ReviewOutcome {
+        match parse(event).unwrap().payload {
+            InboundPayload::ReviewOutcome(outcome) => outcome,
+            other => panic!("expected an outcome, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_the_contract_example_of_a_review_outcome() {
+        use crate::domain::effects::TriggerPlanRequestKind;
+        use crate::domain::ids::ActionId;
+        use crate::domain::outcome::{Action, PlanDecision, ReviewOutcome};
+        assert_eq!(
+            outcome(&outcome_event()),
+            ReviewOutcome {
+                meeting_date: date("2026-11-25"),
+                lcs_person_id: LcsPersonId::parse("LCS-100245").unwrap(),
+                outcome: "free text".into(),
+                discussion: Some("free text".into()),
+                actions: vec![Action {
+                    action_id: ActionId::parse("A-77").unwrap(),
+                    description: "free text".into(),
+                    owner_role: "social_worker".into(),
+                    due_date: Some(date("2026-12-02")),
+                }],
+                refer_to_vpg: false,
+                trigger_plan: Some(PlanDecision {
+                    request: TriggerPlanRequestKind::Update,
+                    details: Some("free text".into()),
+                }),
+            }
+        );
+    }
+
+    #[test]
+    fn a_review_outcome_needs_only_date_child_and_outcome() {
+        let mut minimal = outcome_event();
+        for key in ["discussion", "actions", "refer_to_vpg", "trigger_plan"] {
+            minimal = without(minimal, &format!("/data/{key}"));
+        }
+        let parsed = outcome(&minimal);
+        assert!(parsed.actions.is_empty() && !parsed.refer_to_vpg);
+        assert_eq!((parsed.discussion, parsed.trigger_plan), (None, None));
+        let null_plan = outcome(&with(outcome_event(), "/data/trigger_plan", Value::Null));
+        assert_eq!(null_plan.trigger_plan, None);
+        for key in ["meeting_date", "lcs_person_id", "outcome"] {
+            assert_refused(
+                &without(outcome_event(), &format!("/data/{key}")),
+                &format!("$.data.{key}"),
+                "is required",
+            );
+        }
+    }
+
+    #[test]
+    fn a_review_outcome_meeting_date_may_be_any_day_up_to_24_hours_ahead() {
+        // now is Wednesday 25 November 2026, 12:00 UTC.
+        for ok in ["2026-11-23", "2026-11-26", "2020-01-01"] {
+            assert_eq!(
+                outcome(&with(outcome_event(), "/data/meeting_date", json!(ok))).meeting_date,
+                date(ok)
+            );
+        }
+        assert_refused(
+            &with(outcome_event(), "/data/meeting_date", json!("2026-11-27")),
+            "$.data.meeting_date",
+            "must not be more than 24 hours in the future",
+        );
+        assert_refused(
+            &with(outcome_event(), "/data/meeting_date", json!("25/11/2026")),
+            "$.data.meeting_date",
+            "must be a date YYYY-MM-DD",
+        );
+    }
+
+    #[test]
+    fn a_review_outcome_checks_its_parts() {
+        assert_refused(
+            &with(outcome_event(), "/data/outcome", json!("  ")),
+            "$.data.outcome",
+            "must not be empty",
+        );
+        assert_refused(
+            &with(outcome_event(), "/data/refer_to_vpg", json!("yes")),
+            "$.data.refer_to_vpg",
+            "must be a boolean",
+        );
+        assert_refused(
+            &with(outcome_event(), "/data/trigger_plan/request", json!("copy")),
+            "$.data.trigger_plan.request",
+            "must be one of: create, update",
+        );
+        assert_refused(
+            &without(outcome_event(), "/data/trigger_plan/request"),
+            "$.data.trigger_plan.request",
+            "is required",
+        );
+        assert_refused(
+            &without(outcome_event(), "/data/actions/0/description"),
+            "$.data.actions[0].description",
+            "is required",
+        );
+        assert_refused(
+            &with(outcome_event(), "/data/actions/0/due_date", json!("soon")),
+            "$.data.actions[0].due_date",
+            "must be a date YYYY-MM-DD",
+        );
+        let twice = json!([
+            { "action_id": "A-1", "description": "x", "owner_role": "iro" },
+            { "action_id": "A-1", "description": "y", "owner_role": "iro" }
+        ]);
+        assert_refused(
+            &with(outcome_event(), "/data/actions", twice),
+            "$.data.actions[1].action_id",
+            "must not repeat an action_id of this outcome",
+        );
+    }
+
+    #[test]
+    fn parses_an_action_update() {
+        use crate::domain::ids::ActionId;
+        use crate::domain::outcome::{ActionStatus, ActionUpdate};
+        let update = event(
+            ACTION_UPDATED,
+            json!({ "action_id": "A-77", "status": "done" }),
+        );
+        assert_eq!(
+            parse(&update).unwrap().payload,
+            InboundPayload::ActionUpdated(ActionUpdate {
+                action_id: ActionId::parse("A-77").unwrap(),
+                status: ActionStatus::Done,
+            })
+        );
+        assert_refused(
+            &with(update, "/data/status", json!("closed")),
+            "$.data.status",
+            "must be one of: open, done, cancelled",
+        );
     }
 }

@@ -106,6 +106,50 @@ pub fn build(
             "title": n.title,
             "body": n.body,
         }),
+        Effect::HazardMarker(m) => json!({
+            "lcs_person_id": m.lcs_person_id,
+            "marker": "vemt",
+            "action": "close",
+        }),
+        Effect::Letter(l) => json!({
+            // One letter per child, meeting, recipient and template.
+            "letter_id": effect_id(effect),
+            "lcs_person_id": l.lcs_person_id,
+            "recipient": l.recipient,
+            "template": l.template,
+        }),
+        Effect::CaseProfile(p) => json!({
+            "lcs_person_id": p.lcs_person_id,
+            "category": p.category,
+            "risk_level": p.risk_level,
+            "lead_professional": p.lead_professional,
+        }),
+        Effect::Task(t) => {
+            let mut data = json!({
+                "task_id": effect_id(effect),
+                "lcs_person_id": t.lcs_person_id,
+                "assignee_role": t.assignee_role,
+                "assignee_worker_id": t.assignee_worker_id,
+                "kind": t.kind,
+                "description": t.description,
+            });
+            if t.kind == crate::domain::effects::TaskKind::SignpostStage {
+                data["stage_unmet"] = serde_json::to_value(&t.stage_unmet)?;
+            }
+            data
+        }
+        Effect::NrmRequest(r) => json!({
+            "request_id": effect_id(effect),
+            "lcs_person_id": r.lcs_person_id,
+        }),
+        Effect::EhmCaseNote(n) => json!({
+            "note_id": effect_id(effect),
+            "ehm_id": n.ehm_id,
+            "lcs_person_id": n.lcs_person_id,
+            "dated": n.dated,
+            "title": n.title,
+            "body": n.body,
+        }),
         Effect::Email(e) => json!({
             "email_id": effect_id(effect),
             "lcs_person_id": e.lcs_person_id,

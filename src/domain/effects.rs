@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use super::agenda::Agenda;
 use super::child::ProfessionalRole;
-use super::ids::{LcsPersonId, PolicePersonId, TriggerPlanId, WorkerId};
+use super::ids::{EhmId, LcsPersonId, PolicePersonId, TriggerPlanId, WorkerId};
 use super::trigger_plan::{DocumentUrl, MediaType};
 use super::vpg::{VpgMonthlyAgenda, VpgWeeklyAgenda};
 
@@ -46,18 +46,30 @@ pub struct UnmatchedPersonAlert {
 /// partners see (`note_id`, `email_id`, …) is the same whatever caused it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Occasion {
+    /// R6: the monthly VPG meeting's decision for a child.
+    VpgDecision { meeting_date: NaiveDate },
     /// R4.2: one version of a police trigger plan received.
     TriggerPlanReceived {
         plan_id: TriggerPlanId,
         version: u32,
     },
+    /// R5: the outcome of the child's review at the M1 of this date.
+    ReviewOutcome { meeting_date: NaiveDate },
+    /// R4.3: the M1 of this date asked for a trigger plan to be created or
+    /// updated.
+    TriggerPlanRequested { meeting_date: NaiveDate },
 }
 
 impl Occasion {
     pub fn key(&self) -> String {
         match self {
+            Self::VpgDecision { meeting_date } => format!("vpg-decision/{meeting_date}"),
             Self::TriggerPlanReceived { plan_id, version } => {
                 format!("trigger-plan-received/{plan_id}/v{version}")
+            }
+            Self::ReviewOutcome { meeting_date } => format!("review-outcome/{meeting_date}"),
+            Self::TriggerPlanRequested { meeting_date } => {
+                format!("trigger-plan-requested/{meeting_date}")
             }
         }
     }
@@ -98,6 +110,8 @@ wire_enum!(
     /// partner's mailer holds the words).
     EmailTemplate {
         TriggerPlanReceived = "trigger_plan_received",
+        ReviewOutcome = "review_outcome",
+        TriggerPlanRequested = "trigger_plan_requested",
     }
 );
 
@@ -123,6 +137,8 @@ wire_enum!(
     /// Why professionals are alerted in LCS.
     AlertReason {
         TriggerPlanReceived = "trigger_plan_received",
+        ReviewOutcome = "review_outcome",
+        TriggerPlanRequested = "trigger_plan_requested",
     }
 );
 
@@ -147,8 +163,121 @@ pub struct ProfessionalAlert {
     pub priority: AlertPriority,
 }
 
+/// `ehm.case-note.v1`: the copy of an LCS case note for the Early Help
+/// Module, where early help is involved (R5.2, R6.1, R6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EhmCaseNote {
+    pub occasion: Occasion,
+    pub ehm_id: EhmId,
+    pub lcs_person_id: LcsPersonId,
+    pub dated: NaiveDate,
+    pub title: String,
+    pub body: String,
+}
+
+impl EhmCaseNote {
+    /// The EHM copy of an LCS case note.
+    pub fn copy_of(note: &CaseNote, ehm_id: EhmId) -> Self {
+        Self {
+            occasion: note.occasion.clone(),
+            ehm_id,
+            lcs_person_id: note.lcs_person_id.clone(),
+            dated: note.dated,
+            title: note.title.clone(),
+            body: note.body.clone(),
+        }
+    }
+}
+
+/// `lcs.hazard-marker.v1`: close the child's VEMT hazard marker (R6.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HazardMarker {
+    pub occasion: Occasion,
+    pub lcs_person_id: LcsPersonId,
+}
+
+wire_enum!(
+    /// Who a `letter.v1` is for; the LCS adapter finds the address (R7.2).
+    LetterRecipient {
+        LeadProfessional = "lead_professional",
+        YoungPerson = "young_person",
+        ParentCarer = "parent_carer",
+        Gp = "gp",
+    }
+);
+
+wire_enum!(
+    /// The letter templates (the LCS adapter holds the words).
+    LetterTemplate {
+        VemtClosure = "vemt_closure",
+        VemtClosureGp = "vemt_closure_gp",
+    }
+);
+
+/// `letter.v1` (R6.1): no address, no GP details (R7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Letter {
+    pub occasion: Occasion,
+    pub lcs_person_id: LcsPersonId,
+    pub recipient: LetterRecipient,
+    pub template: LetterTemplate,
+}
+
+/// `lcs.case-profile.v1`: the VEMT case profile as M3 decided it (R6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseProfile {
+    pub occasion: Occasion,
+    pub lcs_person_id: LcsPersonId,
+    pub category: super::child::VemtCategory,
+    pub risk_level: super::child::VemtRiskLevel,
+    pub lead_professional: super::vpg_decision::LeadProfessional,
+}
+
+wire_enum!(
+    /// What an LCS task asks for (R6.2, R6.3).
+    TaskKind {
+        UpdateCaseMapping = "update_case_mapping",
+        Post18Discussion = "post_18_discussion",
+        SignpostMappa = "signpost_mappa",
+        SignpostMarac = "signpost_marac",
+        SignpostStage = "signpost_stage",
+    }
+);
+
+/// `lcs.task.v1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub occasion: Occasion,
+    pub lcs_person_id: LcsPersonId,
+    pub assignee_role: ProfessionalRole,
+    /// `None` when the record lists no one in the role.
+    pub assignee_worker_id: Option<WorkerId>,
+    pub kind: TaskKind,
+    pub description: String,
+    /// For STAGE sign-posting: the conditions that do not hold (R6.3).
+    pub stage_unmet: Vec<super::vpg::StageUnmet>,
+}
+
+/// `referral.nrm-request.v1`: ask for a National Referral Mechanism
+/// referral for a trafficked child (R6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NrmRequest {
+    pub occasion: Occasion,
+    pub lcs_person_id: LcsPersonId,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// `lcs.hazard-marker.v1` (R6.1).
+    HazardMarker(HazardMarker),
+    /// `letter.v1` (R6.1).
+    Letter(Letter),
+    /// `lcs.case-profile.v1` (R6.2).
+    CaseProfile(CaseProfile),
+    /// `lcs.task.v1` (R6.2, R6.3).
+    Task(Task),
+    /// `referral.nrm-request.v1` (R6.3).
+    NrmRequest(NrmRequest),
     TriggerPlanRequest(TriggerPlanRequest),
     UnmatchedPersonAlert(UnmatchedPersonAlert),
     /// `agenda.missing-review.v1`: the frozen agenda of a meeting (R3.1).
@@ -161,6 +290,7 @@ pub enum Effect {
     CaseNote(CaseNote),
     Email(Email),
     ProfessionalAlert(ProfessionalAlert),
+    EhmCaseNote(EhmCaseNote),
 }
 
 impl Effect {
@@ -176,6 +306,12 @@ impl Effect {
             Self::CaseNote(_) => "lcs.case-note.v1",
             Self::Email(_) => "email.v1",
             Self::ProfessionalAlert(_) => "lcs.alert.v1",
+            Self::EhmCaseNote(_) => "ehm.case-note.v1",
+            Self::HazardMarker(_) => "lcs.hazard-marker.v1",
+            Self::Letter(_) => "letter.v1",
+            Self::CaseProfile(_) => "lcs.case-profile.v1",
+            Self::Task(_) => "lcs.task.v1",
+            Self::NrmRequest(_) => "referral.nrm-request.v1",
         }
     }
 
@@ -195,6 +331,37 @@ impl Effect {
             Self::VpgMonthlyAgenda(a) => format!("agenda/vpg-monthly/{}", a.meeting_date),
             Self::Document(d) => format!("document/{}/{}", d.occasion.key(), d.lcs_person_id),
             Self::CaseNote(n) => format!("case-note/{}/{}", n.occasion.key(), n.lcs_person_id),
+            Self::EhmCaseNote(n) => {
+                format!("ehm-case-note/{}/{}", n.occasion.key(), n.lcs_person_id)
+            }
+            Self::HazardMarker(m) => {
+                format!(
+                    "hazard-marker/vemt/close/{}/{}",
+                    m.occasion.key(),
+                    m.lcs_person_id
+                )
+            }
+            Self::Letter(l) => format!(
+                "letter/{}/{}/{}/{}",
+                l.template.as_str(),
+                l.recipient.as_str(),
+                l.occasion.key(),
+                l.lcs_person_id
+            ),
+            Self::CaseProfile(p) => {
+                format!("case-profile/{}/{}", p.occasion.key(), p.lcs_person_id)
+            }
+            Self::Task(t) => format!(
+                "task/{}/{}/{}/{}/{}",
+                t.kind.as_str(),
+                t.assignee_role.as_str(),
+                t.assignee_worker_id.as_ref().map_or("-", |w| w.as_str()),
+                t.occasion.key(),
+                t.lcs_person_id
+            ),
+            Self::NrmRequest(r) => {
+                format!("nrm-request/{}/{}", r.occasion.key(), r.lcs_person_id)
+            }
             Self::Email(e) => format!(
                 "email/{}/{}/{}",
                 e.template.as_str(),

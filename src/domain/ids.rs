@@ -101,6 +101,10 @@ identifier!(
     /// A police missing-persons trigger plan (`TP-991`).
     TriggerPlanId
 );
+identifier!(
+    /// An action in meeting minutes (`A-77`).
+    ActionId
+);
 
 #[cfg(test)]
 mod tests {

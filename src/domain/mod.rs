@@ -12,6 +12,10 @@ macro_rules! wire_enum {
         }
 
         impl $name {
+            /// Every value, in declaration order.
+            #[allow(dead_code)]
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }
             }
@@ -32,7 +36,9 @@ pub mod episode;
 #[cfg(test)]
 mod fixtures;
 pub mod ids;
+pub mod outcome;
 pub mod queue;
 pub mod template;
 pub mod trigger_plan;
 pub mod vpg;
+pub mod vpg_decision;

@@ -22,7 +22,7 @@ use crate::broker::{self, ERROR_HEADER};
 use crate::clock::Clock;
 use crate::config::BrokerSettings;
 use crate::contract::inbound::{self, InboundEvent, Limits, Rejection};
-use crate::intake::{Intake, is_transient_error};
+use crate::intake::{Intake, Refused, is_transient_error};
 
 pub struct Consumer {
     consume: Channel,
@@ -108,33 +108,39 @@ impl Consumer {
         async {
             let mut backoff = Duration::from_millis(100);
             loop {
-                match self.intake.handle(&event, self.clock.now()).await {
+                let err = match self.intake.handle(&event, self.clock.now()).await {
                     Ok(outcome) => {
                         tracing::info!(outcome = outcome.as_str(), "event handled");
                         ack(&delivery).await?;
                         return Ok(true);
                     }
-                    Err(err) if is_transient_error(&err) => {
-                        tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "database unavailable; will retry");
-                        tokio::select! {
-                            _ = shutdown.changed() => return Ok(false),
-                            _ = tokio::time::sleep(backoff) => {}
+                    Err(err) => match err.downcast::<Refused>() {
+                        Ok(Refused(rejection)) => {
+                            self.dead_letter(&delivery, &rejection).await?;
+                            return Ok(true);
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        Err(err) => err,
+                    },
+                };
+                if is_transient_error(&err) {
+                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "database unavailable; will retry");
+                    tokio::select! {
+                        _ = shutdown.changed() => return Ok(false),
+                        _ = tokio::time::sleep(backoff) => {}
                     }
-                    Err(err) => {
-                        // A fault in the service, not in the message: let the
-                        // broker redeliver, and its delivery limit dead-letter
-                        // the message if the fault persists.
-                        tracing::error!(error = ?err, "event failed; returned to the queue");
-                        delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..BasicNackOptions::default()
-                            })
-                            .await?;
-                        return Ok(true);
-                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                } else {
+                    // A fault in the service, not in the message: let the
+                    // broker redeliver, and its delivery limit dead-letter
+                    // the message if the fault persists.
+                    tracing::error!(error = ?err, "event failed; returned to the queue");
+                    delivery
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await?;
+                    return Ok(true);
                 }
             }
         }

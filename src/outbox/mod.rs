@@ -3,6 +3,12 @@
 //! after the broker confirms but before the commit publishes again, with the
 //! same deterministic event id. Several instances share the work through
 //! `FOR UPDATE SKIP LOCKED`.
+//!
+//! With `email.transport = "govuk_notify"`, `email.v1` effects go to GOV.UK
+//! Notify instead of the broker (one request per recipient; those Notify
+//! accepted are recorded and never sent again). A refusal, or running out of
+//! attempts, marks the row failed (kept, never deleted) and writes an
+//! `lcs.alert.v1` for operations in the same transaction.
 
 use std::time::Duration;
 
@@ -16,8 +22,13 @@ use uuid::Uuid;
 use crate::broker::{self, PublishError};
 use crate::config::{BrokerSettings, OutboxSettings};
 use crate::intake::is_transient_error;
+use crate::notify::{self, EmailRequest, Notifier, SendError};
+use crate::store;
 
 pub const CHANNEL: &str = "vemt_outbox";
+
+/// The effect that Notify delivers when it is the e-mail transport.
+const EMAIL_TYPE: &str = "email.v1";
 
 pub struct Relay {
     pool: PgPool,
@@ -26,6 +37,10 @@ pub struct Relay {
     user: String,
     confirm_timeout: Duration,
     settings: OutboxSettings,
+    /// Set when e-mails go through GOV.UK Notify rather than the bus.
+    notify: Option<Notifier>,
+    /// CloudEvents `source` of the alerts the relay itself writes.
+    source: String,
 }
 
 /// What one pass did.
@@ -49,7 +64,16 @@ impl Relay {
             user: broker::user_name(broker)?,
             confirm_timeout: Duration::from_secs(broker.confirm_timeout_seconds),
             settings,
+            notify: None,
+            source: String::new(),
         })
+    }
+
+    /// Sends `email.v1` through GOV.UK Notify; failure alerts carry `source`.
+    pub fn with_notify(mut self, notifier: Notifier, source: &str) -> Self {
+        self.notify = Some(notifier);
+        self.source = source.to_owned();
+        self
     }
 
     /// Publishes until shutdown. A database outage is waited out here; a
@@ -110,8 +134,8 @@ impl Relay {
     pub async fn publish_pending(&self) -> anyhow::Result<Pass> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query!(
-            "SELECT event_id, event_type, body, attempts FROM outbox
-             WHERE published_at IS NULL AND next_attempt_at <= now()
+            "SELECT event_id, event_type, body, attempts, email_sent_to FROM outbox
+             WHERE published_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
             self.settings.batch_size
         )
@@ -120,6 +144,19 @@ impl Relay {
         let mut pass = Pass::default();
         let mut published: Vec<Uuid> = Vec::with_capacity(rows.len());
         for row in rows {
+            if let (EMAIL_TYPE, Some(notifier)) = (row.event_type.as_str(), &self.notify) {
+                let email = PendingEmail {
+                    event_id: row.event_id,
+                    body: &row.body,
+                    attempts: row.attempts,
+                    sent_to: &row.email_sent_to,
+                };
+                match self.deliver_email(&mut tx, notifier, email).await? {
+                    true => published.push(row.event_id),
+                    false => pass.failed += 1,
+                }
+                continue;
+            }
             let body = serde_json::to_vec(&row.body)?;
             let id = row.event_id.to_string();
             let properties = broker::event_properties(
@@ -172,11 +209,114 @@ impl Relay {
         Ok(pass)
     }
 
+    /// Sends one e-mail to each recipient Notify has not yet accepted.
+    /// True when every recipient has it; otherwise the row is left pending
+    /// (retry later) or marked failed with an alert for operations.
+    async fn deliver_email(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        notifier: &Notifier,
+        email: PendingEmail<'_>,
+    ) -> anyhow::Result<bool> {
+        let data = &email.body["data"];
+        let email_id = data["email_id"].as_str().unwrap_or_default();
+        let mut sent_to = email.sent_to.to_vec();
+        let mut refused: Option<String> = None;
+        let mut unavailable: Option<String> = None;
+        match data["template"]
+            .as_str()
+            .and_then(|t| notifier.template_id(t))
+        {
+            None => refused = Some("unknown_template".into()),
+            Some(template_id) => {
+                let to = data["to"].as_array().map(Vec::as_slice).unwrap_or_default();
+                for (index, recipient) in to.iter().enumerate() {
+                    let index_i32 = i32::try_from(index)?;
+                    if sent_to.contains(&index_i32) {
+                        continue;
+                    }
+                    let Some(address) = recipient["email"].as_str() else {
+                        refused.get_or_insert_with(|| "no_address".into());
+                        continue;
+                    };
+                    let reference = notify::reference(email_id, index);
+                    let request = EmailRequest {
+                        email_address: address,
+                        template_id,
+                        personalisation: &data["personalisation"],
+                        reference: &reference,
+                    };
+                    match notifier.send(&request).await {
+                        Ok(()) => sent_to.push(index_i32),
+                        Err(SendError::Transient { code }) => {
+                            unavailable.get_or_insert(code);
+                        }
+                        Err(SendError::Permanent { code }) => {
+                            refused.get_or_insert(code);
+                        }
+                    }
+                }
+            }
+        }
+        if sent_to.len() != email.sent_to.len() {
+            sqlx::query!(
+                "UPDATE outbox SET email_sent_to = $2 WHERE event_id = $1",
+                email.event_id,
+                &sent_to
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let attempts = email.attempts.saturating_add(1);
+        let max_attempts = i32::try_from(notifier.config().max_attempts).unwrap_or(i32::MAX);
+        let failed = match (refused, unavailable) {
+            (None, None) => return Ok(true),
+            (Some(code), _) => code,
+            (None, Some(code)) if attempts >= max_attempts => code,
+            (None, Some(code)) => {
+                let delay = notifier.config().retry_delay(attempts);
+                tracing::warn!(event_id = %email.event_id, error_code = %code, attempts, retry_in_ms = delay.as_millis() as u64, "e-mail not taken by GOV.UK Notify; kept pending");
+                sqlx::query!(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                         next_attempt_at = now() + make_interval(secs => $3)
+                     WHERE event_id = $1",
+                    email.event_id,
+                    format!("govuk_notify: {code}"),
+                    delay.as_secs_f64()
+                )
+                .execute(&mut *tx)
+                .await?;
+                return Ok(false);
+            }
+        };
+        tracing::error!(event_id = %email.event_id, error_code = %failed, attempts, "e-mail not delivered by GOV.UK Notify; marked failed and reported to operations");
+        sqlx::query!(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, failed_at = now()
+             WHERE event_id = $1",
+            email.event_id,
+            format!("govuk_notify: {failed}")
+        )
+        .execute(&mut *tx)
+        .await?;
+        let alert = notify::failure_alert(email.body, &failed, &self.source, Utc::now());
+        store::outbox::enqueue(tx, &alert).await?;
+        Ok(false)
+    }
+
     fn retry_delay(&self, attempts: i32) -> Duration {
         let doublings = u32::try_from(attempts).unwrap_or(0).min(16);
         let delay = self.settings.retry_base_ms.saturating_mul(1 << doublings);
         Duration::from_millis(delay.min(self.settings.retry_max_ms))
     }
+}
+
+/// An `email.v1` row as the relay claimed it.
+struct PendingEmail<'a> {
+    event_id: Uuid,
+    body: &'a serde_json::Value,
+    attempts: i32,
+    /// Indexes into `to` of the recipients Notify has accepted.
+    sent_to: &'a [i32],
 }
 
 async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {

@@ -8,6 +8,7 @@ pub mod episodes;
 pub mod inbox;
 pub mod meetings;
 pub mod outbox;
+pub mod outcomes;
 pub mod return_home_interviews;
 pub mod trigger_plans;
 pub mod vpg;

@@ -1,0 +1,518 @@
+//! GOV.UK Notify: the e-mail transport when `email.transport` is
+//! `govuk_notify`. Notify sends to one address per request, so an `email.v1`
+//! effect becomes one `POST /v2/notifications/email` per recipient, each
+//! with an opaque `reference` (the e-mail id and the recipient's index).
+//!
+//! Authentication is a JWT (HS256) per request: `iss` the service id, `iat`
+//! now, signed with the secret half of the API key. Only 429 and 5xx (and no
+//! answer at all) are retried; any other refusal is permanent.
+//!
+//! Nothing here logs an address, a name or Notify's free-text messages.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::config::{NotifySettings, SettingsError};
+use crate::contract::outbound::{ID_NAMESPACE, OutboundEvent};
+use crate::domain::effects::EmailTemplate;
+
+/// The path Notify accepts e-mails on, under the base URL.
+pub const EMAIL_PATH: &str = "/v2/notifications/email";
+
+/// A Notify API key, `{key_name}-{service_id}-{secret}`: the last two UUIDs.
+#[derive(Clone)]
+pub struct ApiKey {
+    service_id: Uuid,
+    secret: String,
+}
+
+// The secret must never reach a log.
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("service_id", &self.service_id)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why a key was refused. Names the rule, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "must be a GOV.UK Notify API key: {{key_name}}-{{service_id}}-{{secret}}, the last two hyphenated UUIDs"
+)]
+pub struct MalformedKey;
+
+impl ApiKey {
+    const UUID_CHARS: usize = 36;
+
+    pub fn parse(raw: &str) -> Result<Self, MalformedKey> {
+        let raw = raw.trim();
+        let n = Self::UUID_CHARS;
+        // name, '-', service id, '-', secret
+        if !raw.is_ascii() || raw.len() < 2 * n + 3 {
+            return Err(MalformedKey);
+        }
+        let bytes = raw.as_bytes();
+        let secret_at = raw.len() - n;
+        let service_at = secret_at - 1 - n;
+        if bytes[secret_at - 1] != b'-' || bytes[service_at - 1] != b'-' {
+            return Err(MalformedKey);
+        }
+        let hyphenated = |s: &str| {
+            (s.len() == n && s.as_bytes()[8] == b'-')
+                .then(|| Uuid::try_parse(s).ok())
+                .flatten()
+        };
+        let service_id = hyphenated(&raw[service_at..secret_at - 1]).ok_or(MalformedKey)?;
+        let secret = hyphenated(&raw[secret_at..]).ok_or(MalformedKey)?;
+        Ok(Self {
+            service_id,
+            secret: secret.hyphenated().to_string(),
+        })
+    }
+
+    pub fn service_id(&self) -> Uuid {
+        self.service_id
+    }
+}
+
+/// The claims Notify checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub iat: i64,
+}
+
+/// The bearer token for one request made at `now`.
+pub fn token(key: &ApiKey, now: DateTime<Utc>) -> jsonwebtoken::errors::Result<String> {
+    let claims = Claims {
+        iss: key.service_id.to_string(),
+        iat: now.timestamp(),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(key.secret.as_bytes()),
+    )
+}
+
+/// Notify's answer, classified once: what happens to the e-mail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// 429, 5xx or no answer: try again later.
+    #[error("GOV.UK Notify did not take the e-mail for now ({code})")]
+    Transient { code: String },
+    /// Any other refusal (400, 403, 404...): retrying cannot help.
+    #[error("GOV.UK Notify refused the e-mail ({code})")]
+    Permanent { code: String },
+}
+
+impl SendError {
+    /// Notify's error name (e.g. `ValidationError`), or what stood in for
+    /// one: never free text.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Transient { code } | Self::Permanent { code } => code,
+        }
+    }
+}
+
+/// Classifies a response by status; the body gives the error name.
+pub fn classify(status: u16, body: &[u8]) -> Result<(), SendError> {
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let code = error_name(body).unwrap_or_else(|| format!("http_{status}"));
+    if status == 429 || (500..600).contains(&status) {
+        Err(SendError::Transient { code })
+    } else {
+        Err(SendError::Permanent { code })
+    }
+}
+
+/// The first `errors[].error` of a Notify error body, when it is a plain
+/// name (letters only), as Notify's are.
+fn error_name(body: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    let name = body["errors"].get(0)?["error"].as_str()?;
+    (!name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphabetic()))
+        .then(|| name.to_owned())
+}
+
+/// The checked Notify settings.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    pub base_url: String,
+    pub key: ApiKey,
+    /// `EmailTemplate` value -> Notify template id, one for every value.
+    pub templates: BTreeMap<String, Uuid>,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub timeout: Duration,
+}
+
+impl NotifyConfig {
+    pub fn from_settings(s: &NotifySettings) -> Result<Self, SettingsError> {
+        let invalid = |key: &'static str, rule: &str| SettingsError::Invalid {
+            key,
+            rule: rule.to_owned(),
+        };
+        let raw = s.api_key.as_deref().filter(|k| !k.is_empty()).ok_or_else(|| {
+            invalid(
+                "email.govuk_notify.api_key",
+                "must be set (only through VEMT__EMAIL__GOVUK_NOTIFY__API_KEY) when email.transport is govuk_notify",
+            )
+        })?;
+        let key = ApiKey::parse(raw).map_err(|err| SettingsError::Invalid {
+            key: "email.govuk_notify.api_key",
+            rule: err.to_string(),
+        })?;
+        let base_url = reqwest::Url::parse(&s.base_url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+            .ok_or_else(|| invalid("email.govuk_notify.base_url", "must be an http(s) URL"))?;
+        let mut templates = BTreeMap::new();
+        for (kind, id) in &s.templates {
+            if EmailTemplate::parse(kind).is_none() {
+                return Err(invalid(
+                    "email.govuk_notify.templates",
+                    "must name only e-mail kinds the service sends",
+                ));
+            }
+            let id = Uuid::try_parse(id).map_err(|_| {
+                invalid(
+                    "email.govuk_notify.templates",
+                    "must map each e-mail kind to a Notify template id (a UUID)",
+                )
+            })?;
+            templates.insert(kind.clone(), id);
+        }
+        if let Some(missing) = EmailTemplate::ALL
+            .iter()
+            .find(|t| !templates.contains_key(t.as_str()))
+        {
+            return Err(SettingsError::Invalid {
+                key: "email.govuk_notify.templates",
+                rule: format!("has no Notify template id for `{}`", missing.as_str()),
+            });
+        }
+        if s.max_attempts == 0 {
+            return Err(invalid(
+                "email.govuk_notify.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            base_url: base_url.as_str().trim_end_matches('/').to_owned(),
+            key,
+            templates,
+            max_attempts: s.max_attempts,
+            retry_base_ms: s.retry_base_ms,
+            retry_max_ms: s.retry_max_ms,
+            timeout: Duration::from_secs(s.timeout_seconds.max(1)),
+        })
+    }
+
+    /// The wait before the next try after `attempts` tries.
+    pub fn retry_delay(&self, attempts: i32) -> Duration {
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(16);
+        let delay = self.retry_base_ms.saturating_mul(1 << doublings);
+        Duration::from_millis(delay.min(self.retry_max_ms))
+    }
+}
+
+/// The body of one Notify e-mail request.
+#[derive(Debug, Serialize)]
+pub struct EmailRequest<'a> {
+    pub email_address: &'a str,
+    pub template_id: Uuid,
+    pub personalisation: &'a Value,
+    pub reference: &'a str,
+}
+
+/// Sends e-mails through Notify.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    client: reqwest::Client,
+    config: NotifyConfig,
+}
+
+impl Notifier {
+    pub fn new(config: NotifyConfig) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .user_agent(concat!("vemt/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, config })
+    }
+
+    pub fn config(&self) -> &NotifyConfig {
+        &self.config
+    }
+
+    /// The Notify template id of an e-mail kind.
+    pub fn template_id(&self, template: &str) -> Option<Uuid> {
+        self.config.templates.get(template).copied()
+    }
+
+    /// One e-mail to one address.
+    pub async fn send(&self, request: &EmailRequest<'_>) -> Result<(), SendError> {
+        let token = token(&self.config.key, Utc::now()).map_err(|_| SendError::Permanent {
+            code: "jwt_not_signed".into(),
+        })?;
+        let response = self
+            .client
+            .post(format!("{}{EMAIL_PATH}", self.config.base_url))
+            .bearer_auth(token)
+            .json(request)
+            .send()
+            .await
+            .map_err(|err| SendError::Transient {
+                code: if err.is_timeout() {
+                    "timeout".into()
+                } else {
+                    "no_response".into()
+                },
+            })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        classify(status, &body)
+    }
+}
+
+/// The opaque `reference` of one recipient's copy: no personal data.
+pub fn reference(email_id: &str, recipient: usize) -> String {
+    format!("{email_id}-{recipient}")
+}
+
+/// `lcs.alert.v1` to operations: an e-mail could not be delivered. Ids and
+/// Notify's error name only; never the address or anyone's name. The id is
+/// named by the e-mail, so a second failure report is the same event.
+pub fn failure_alert(
+    email_event: &Value,
+    error_code: &str,
+    source: &str,
+    now: DateTime<Utc>,
+) -> OutboundEvent {
+    let data = &email_event["data"];
+    let email_id = data["email_id"].as_str().unwrap_or_default();
+    let id = Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("alert/email_failed/{email_id}").as_bytes(),
+    );
+    let event_type = "lcs.alert.v1";
+    let causation = email_event["id"].clone();
+    let correlation = match &email_event["correlationid"] {
+        Value::Null => causation.clone(),
+        c => c.clone(),
+    };
+    OutboundEvent {
+        id,
+        event_type: event_type.to_owned(),
+        body: json!({
+            "specversion": "1.0",
+            "id": id,
+            "source": source,
+            "type": event_type,
+            "time": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "datacontenttype": "application/json",
+            "correlationid": correlation,
+            "causationid": causation,
+            "data": {
+                "alert_id": id,
+                "lcs_person_id": data["lcs_person_id"],
+                "recipients": [{ "role": "operations", "worker_id": null }],
+                "reason": "email_failed",
+                "priority": "high",
+                "email_id": email_id,
+                "error_code": error_code,
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{DecodingKey, Validation};
+
+    const SERVICE: &str = "26785a09-ab16-4eb0-8407-a37497a57506";
+    const SECRET: &str = "3d844edf-8d35-48ac-975b-e847b4f122b0";
+
+    fn key() -> ApiKey {
+        ApiKey::parse(&format!("vemt_live-{SERVICE}-{SECRET}")).expect("a good key parses")
+    }
+
+    #[test]
+    fn a_good_key_gives_the_service_id_and_secret() {
+        let key = key();
+        assert_eq!(key.service_id().to_string(), SERVICE);
+        assert_eq!(key.secret, SECRET);
+        // Key names may hold hyphens.
+        let named = ApiKey::parse(&format!("my-team-key-{SERVICE}-{SECRET}")).unwrap();
+        assert_eq!(named.service_id().to_string(), SERVICE);
+    }
+
+    #[test]
+    fn a_bad_key_is_refused_without_echoing_it() {
+        for bad in [
+            String::new(),
+            format!("{SERVICE}-{SECRET}"),
+            format!("name-{SERVICE}{SECRET}"),
+            format!("name-{SERVICE}-not-a-uuid-at-all-but-36-characters"),
+            format!("name-{SERVICE}-{}", SECRET.replace('-', "")),
+            format!("name_{SERVICE}_{SECRET}"),
+        ] {
+            let err = ApiKey::parse(&bad).expect_err(&format!("refused: {bad}"));
+            assert!(!err.to_string().contains(SECRET));
+        }
+    }
+
+    #[test]
+    fn the_secret_is_never_printed() {
+        let printed = format!("{:?}", key());
+        assert!(!printed.contains(SECRET), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn the_jwt_is_hs256_with_the_service_id_and_now() {
+        let now = Utc::now();
+        let jwt = token(&key(), now).unwrap();
+        let header = jsonwebtoken::decode_header(&jwt).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Claims>(
+            &jwt,
+            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &validation,
+        )
+        .expect("signed with the secret")
+        .claims;
+        assert_eq!(
+            claims,
+            Claims {
+                iss: SERVICE.into(),
+                iat: now.timestamp()
+            }
+        );
+        assert!(
+            jsonwebtoken::decode::<Claims>(
+                &jwt,
+                &DecodingKey::from_secret(b"another secret"),
+                &validation
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn responses_are_classified_once() {
+        let error = |name: &str| {
+            format!(
+                r#"{{"status_code":0,"errors":[{{"error":"{name}","message":"x@example.org is wrong"}}]}}"#
+            )
+        };
+        assert_eq!(classify(201, b"{}"), Ok(()));
+        assert_eq!(classify(200, b""), Ok(()));
+        assert_eq!(
+            classify(429, error("RateLimitError").as_bytes()),
+            Err(SendError::Transient {
+                code: "RateLimitError".into()
+            })
+        );
+        assert_eq!(
+            classify(500, b"<html>"),
+            Err(SendError::Transient {
+                code: "http_500".into()
+            })
+        );
+        assert_eq!(
+            classify(503, b""),
+            Err(SendError::Transient {
+                code: "http_503".into()
+            })
+        );
+        for (status, name) in [
+            (400, "ValidationError"),
+            (403, "AuthError"),
+            (404, "NotFound"),
+        ] {
+            let got = classify(status, error(name).as_bytes()).unwrap_err();
+            assert_eq!(got, SendError::Permanent { code: name.into() });
+            assert!(!got.to_string().contains("example.org"));
+        }
+        // Free text where a name belongs is not taken as a code.
+        assert_eq!(
+            classify(400, error("bad x@example.org").as_bytes()).unwrap_err(),
+            SendError::Permanent {
+                code: "http_400".into()
+            }
+        );
+    }
+
+    fn settings() -> NotifySettings {
+        NotifySettings {
+            base_url: "https://api.notifications.service.gov.uk".into(),
+            templates: EmailTemplate::ALL
+                .iter()
+                .map(|t| (t.as_str().to_owned(), Uuid::new_v4().to_string()))
+                .collect(),
+            max_attempts: 8,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            timeout_seconds: 30,
+            api_key: Some(format!("vemt_live-{SERVICE}-{SECRET}")),
+        }
+    }
+
+    #[test]
+    fn settings_need_a_key_and_every_template() {
+        assert!(NotifyConfig::from_settings(&settings()).is_ok());
+        let mut s = settings();
+        s.api_key = Some(format!("vemt_live-{SERVICE}"));
+        let err = NotifyConfig::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("email.govuk_notify.api_key"), "{err}");
+        assert!(!err.contains(SERVICE), "{err}");
+        s.api_key = None;
+        assert!(NotifyConfig::from_settings(&s).is_err());
+        let mut s = settings();
+        s.templates.clear();
+        let err = NotifyConfig::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("trigger_plan_received"), "{err}");
+        let mut s = settings();
+        s.templates
+            .insert("no_such_kind".into(), Uuid::new_v4().to_string());
+        assert!(NotifyConfig::from_settings(&s).is_err());
+    }
+
+    #[test]
+    fn the_failure_alert_names_ids_only() {
+        let email = json!({
+            "id": "e1", "correlationid": "c1",
+            "data": { "email_id": "m1", "lcs_person_id": "LCS-1",
+                      "to": [{ "role": "social_worker", "worker_id": "W-1", "email": "sw@example.org" }] }
+        });
+        let alert = failure_alert(&email, "ValidationError", "urn:test", Utc::now());
+        let text = alert.body.to_string();
+        assert!(!text.contains("example.org"), "{text}");
+        assert_eq!(alert.body["data"]["reason"], "email_failed");
+        assert_eq!(alert.body["data"]["priority"], "high");
+        assert_eq!(alert.body["data"]["email_id"], "m1");
+        assert_eq!(alert.body["data"]["lcs_person_id"], "LCS-1");
+        assert_eq!(alert.body["causationid"], "e1");
+    }
+}

@@ -1,0 +1,277 @@
+//! E-mail through GOV.UK Notify (issue 4 item 4), against a local wiremock
+//! server that checks what Notify checks: the bearer JWT (HS256 with the
+//! secret, `iss` the service id, `iat` within 30 seconds of now) and the
+//! body (address, the configured template id, personalisation, and a
+//! reference that holds no personal data). A request that fails the checks
+//! gets Notify's 403, which the service treats as permanent.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use vemt::config::EmailTransport;
+use vemt::domain::effects::EmailTemplate;
+use vemt::notify::Claims;
+
+use crate::helpers::{TestApp, child_record, cloud_event, eventually, utc};
+
+const SERVICE_ID: &str = "5c6d2f0e-3b8a-4f61-9d2e-7a1b0c4e8f93";
+const SECRET: &str = "b7e4a1c9-0d3f-4e2a-8c5b-6f9e1d2a3c47";
+const TEMPLATE_ID: &str = "f33517ff-2a88-4f6e-b855-c550268ce08a";
+
+/// Monday 16 November 2026, 09:00 London.
+const MONDAY: &str = "2026-11-16T09:00:00Z";
+
+/// What Notify checks before it accepts a request.
+struct NotifyChecks;
+
+impl NotifyChecks {
+    fn check(request: &Request) -> Result<(), String> {
+        let auth = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or("no Authorization header")?;
+        let jwt = auth.strip_prefix("Bearer ").ok_or("not a bearer token")?;
+        let header = jsonwebtoken::decode_header(jwt).map_err(|e| e.to_string())?;
+        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some("JWT") {
+            return Err("header is not typ JWT, alg HS256".into());
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        let claims = jsonwebtoken::decode::<Claims>(
+            jwt,
+            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &validation,
+        )
+        .map_err(|e| format!("signature: {e}"))?
+        .claims;
+        if claims.iss != SERVICE_ID {
+            return Err("iss is not the service id".into());
+        }
+        if (chrono::Utc::now().timestamp() - claims.iat).abs() > 30 {
+            return Err("iat is not within 30 s of now".into());
+        }
+        let body: Value = serde_json::from_slice(&request.body).map_err(|e| e.to_string())?;
+        let address = body["email_address"].as_str().ok_or("no email_address")?;
+        if !address.contains('@') {
+            return Err("email_address is not an address".into());
+        }
+        if body["template_id"] != TEMPLATE_ID {
+            return Err("template_id is not the configured one".into());
+        }
+        if !body["personalisation"].is_object() {
+            return Err("personalisation is not an object".into());
+        }
+        let reference = body["reference"].as_str().ok_or("no reference")?;
+        if reference.contains(address) || reference.contains('@') {
+            return Err("reference holds the address".into());
+        }
+        Ok(())
+    }
+}
+
+impl wiremock::Match for NotifyChecks {
+    fn matches(&self, request: &Request) -> bool {
+        Self::check(request).is_ok()
+    }
+}
+
+fn notify_error(status: u16, error: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "status_code": status,
+        "errors": [{ "error": error, "message": "refused" }],
+    }))
+}
+
+fn created() -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "id": Uuid::new_v4(),
+        "reference": null,
+        "content": { "subject": "s", "body": "b", "from_email": "vemt@notifications.service.gov.uk" },
+        "uri": "https://api.notifications.service.gov.uk/v2/notifications/x",
+        "template": { "id": TEMPLATE_ID, "version": 1, "uri": "https://x" },
+    }))
+}
+
+/// Anything that fails the checks is refused as Notify would, and must
+/// never happen.
+async fn refuse_unchecked(server: &MockServer) {
+    Mock::given(method("POST"))
+        .respond_with(notify_error(403, "AuthError"))
+        .with_priority(10)
+        .expect(0)
+        .named("requests that fail Notify's checks")
+        .mount(server)
+        .await;
+}
+
+async fn spawn(server: &MockServer) -> TestApp {
+    let base_url = server.uri();
+    TestApp::spawn_with(utc(MONDAY), move |s| {
+        s.email.transport = EmailTransport::GovukNotify;
+        let n = &mut s.email.govuk_notify;
+        n.base_url = base_url;
+        n.api_key = Some(format!("vemt_test-{SERVICE_ID}-{SECRET}"));
+        n.templates = EmailTemplate::ALL
+            .iter()
+            .map(|t| (t.as_str().to_owned(), TEMPLATE_ID.to_owned()))
+            .collect();
+        n.max_attempts = 5;
+        n.retry_base_ms = 100;
+        n.retry_max_ms = 500;
+        n.timeout_seconds = 5;
+    })
+    .await
+}
+
+/// A child with a social worker and a team manager, and a trigger plan for
+/// them: the service e-mails both.
+async fn cause_an_email(app: &TestApp, lcs: &str, police: &str) {
+    let mut record = child_record(lcs, 1, &[police], "active");
+    record["data"]["professionals"] = json!([
+        { "role": "social_worker", "worker_id": "W-SW", "name": "Sam Worker", "email": "sw@example.org" },
+        { "role": "team_manager", "worker_id": "W-TM", "name": "Tia Manager", "email": "tm@example.org" },
+    ]);
+    app.publish(&record).await;
+    app.publish(&cloud_event(
+        "police.trigger-plan.v1",
+        "urn:test:police",
+        json!({
+            "plan_id": format!("TP-{police}"),
+            "police_person_id": police,
+            "version": 1,
+            "issued_at": "2026-11-15T18:30:00Z",
+            "document": { "url": format!("https://police.example/plans/{police}/v1"), "media_type": "application/pdf" },
+            "summary": "never stored",
+        }),
+    ))
+    .await;
+    app.wait_handled(2).await;
+}
+
+/// The e-mail's outbox row: (published, failed, last_error).
+async fn email_row(app: &TestApp) -> Option<(bool, bool, Option<String>)> {
+    sqlx::query_as(
+        "SELECT published_at IS NOT NULL, failed_at IS NOT NULL, last_error
+         FROM outbox WHERE event_type = 'email.v1'",
+    )
+    .fetch_optional(&app.pool)
+    .await
+    .expect("outbox query")
+}
+
+#[tokio::test]
+async fn a_429_then_success_sends_once_per_recipient_and_nothing_on_the_bus() {
+    let server = MockServer::start().await;
+    refuse_unchecked(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/notifications/email"))
+        .and(NotifyChecks)
+        .respond_with(notify_error(429, "RateLimitError"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .named("the first request, rate limited")
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/notifications/email"))
+        .and(NotifyChecks)
+        .respond_with(created())
+        .with_priority(2)
+        .expect(2)
+        .named("one accepted e-mail per recipient")
+        .mount(&server)
+        .await;
+    let app = spawn(&server).await;
+    cause_an_email(&app, "LCS-N1", "P-N1").await;
+
+    eventually("the e-mail is sent", || async {
+        matches!(email_row(&app).await, Some((true, false, _))).then_some(())
+    })
+    .await;
+    app.assert_no_more("email.v1").await;
+    // The other effects still go on the bus.
+    let alerts = app.take_events("lcs.alert.v1", 1).await;
+    assert_eq!(alerts[0]["data"]["reason"], "trigger_plan_received");
+    app.assert_no_more("lcs.alert.v1").await;
+
+    let requests = server.received_requests().await.expect("recorded");
+    let mut addresses: Vec<String> = requests
+        .iter()
+        .filter(|r| NotifyChecks::check(r).is_ok())
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["email_address"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        ["sw@example.org", "sw@example.org", "tm@example.org"],
+        "the rate-limited recipient is retried, the other is not sent twice"
+    );
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_400_is_not_retried_and_is_reported_to_operations() {
+    let server = MockServer::start().await;
+    refuse_unchecked(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/notifications/email"))
+        .and(NotifyChecks)
+        .respond_with(notify_error(400, "ValidationError"))
+        .with_priority(1)
+        .expect(2)
+        .named("one refused request per recipient, no retries")
+        .mount(&server)
+        .await;
+    let app = spawn(&server).await;
+    cause_an_email(&app, "LCS-N2", "P-N2").await;
+
+    let (published, failed, last_error) = eventually("the e-mail is marked failed", || async {
+        email_row(&app).await.filter(|(_, failed, _)| *failed)
+    })
+    .await;
+    assert!(!published, "a failed e-mail is not published");
+    assert!(failed, "the row is kept, marked failed");
+    let last_error = last_error.expect("the error is recorded");
+    assert!(last_error.contains("ValidationError"), "{last_error}");
+    assert!(!last_error.contains("example.org"), "{last_error}");
+
+    let mut alerts = app.take_events("lcs.alert.v1", 2).await;
+    alerts.sort_by_key(|a| a["data"]["reason"].as_str().unwrap_or_default().to_owned());
+    let alert = &alerts[0]["data"];
+    assert_eq!(alert["reason"], "email_failed");
+    assert_eq!(alert["priority"], "high");
+    assert_eq!(alert["lcs_person_id"], "LCS-N2");
+    assert_eq!(
+        alert["recipients"],
+        json!([{ "role": "operations", "worker_id": null }])
+    );
+    assert_eq!(alert["error_code"], "ValidationError");
+    assert!(alert["email_id"].as_str().is_some_and(|id| !id.is_empty()));
+    let text = alerts[0].to_string();
+    assert!(!text.contains("example.org"), "{text}");
+    assert!(
+        !text.contains("Worker") && !text.contains("Manager"),
+        "{text}"
+    );
+    assert_eq!(alerts[1]["data"]["reason"], "trigger_plan_received");
+
+    // No retry storm: give the relay time to misbehave, then count.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.assert_no_more("email.v1").await;
+    app.assert_no_more("lcs.alert.v1").await;
+    assert_eq!(email_row(&app).await.map(|r| r.1), Some(true));
+    server.verify().await;
+    app.stop().await;
+}
