@@ -5,7 +5,7 @@
 # a live DATABASE_URL, so sqlx-cli is not needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-db=vemt_sqlx_prepare
+db=${VEMT_PREPARE_DB:-vemt_sqlx_prepare}
 base=${VEMT_PREPARE_SERVER_URL:-postgres://postgres:postgres@127.0.0.1:5432}
 psql "$base/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 for migration in migrations/*.sql; do

@@ -38,9 +38,33 @@ pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
 /// The header that says why a message was dead-lettered.
 pub const ERROR_HEADER: &str = "x-vemt-error";
 
-pub async fn connect(settings: &BrokerSettings) -> lapin::Result<Connection> {
-    Connection::connect(&settings.url, ConnectionProperties::default()).await
+/// Opens a connection, giving up after `CONNECT_TIMEOUT`: a handshake the
+/// broker never completes (or lapin never reports) must end in a reconnect,
+/// not a service that waits forever.
+pub async fn connect(settings: &BrokerSettings) -> anyhow::Result<Connection> {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(&settings.url, ConnectionProperties::default()),
+    )
+    .await
+    {
+        Ok(connection) => Ok(connection?),
+        Err(_) => anyhow::bail!("no AMQP connection within {CONNECT_TIMEOUT:?}"),
+    }
 }
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Closes a connection, waiting at most `CLOSE_TIMEOUT` for the broker's
+/// close-ok (a connection that already failed never sends one).
+pub async fn close(connection: &Connection) {
+    let closing = connection.close(200, "shutting down".into());
+    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+        tracing::warn!("the broker did not confirm the connection close in time");
+    }
+}
+
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The broker user the service connects as: RabbitMQ checks the `user_id`
 /// property of what it publishes against it (R8.5).

@@ -179,7 +179,7 @@ async fn publish(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
         .with_context(|| format!("line {line_number}: not published"))?;
         published += 1;
     }
-    let _ = connection.close(200, "done".into()).await;
+    broker::close(&connection).await;
     tracing::info!(published, exchange = %b.inbound_exchange, "published");
     Ok(())
 }

@@ -250,7 +250,7 @@ impl Application {
             () = stop_on_shutdown => both.await,
         };
         self.broker_connected.send_replace(false);
-        let _ = connection.close(200, "shutting down".into()).await;
+        broker::close(&connection).await;
         consumed.and(relayed)
     }
 }

@@ -123,11 +123,14 @@ impl TestApp {
         let mut connected = app.broker_connected();
         let (stop, shutdown) = watch::channel(false);
         let running = tokio::spawn(app.run_until_stopped(shutdown));
-        let connection = Connection::connect(&settings.broker.url, ConnectionProperties::default())
+        // Every wait on the broker is bounded: a hang must fail the test
+        // with the step's name, not stall the whole run.
+        let connection = broker::connect(&settings.broker)
             .await
             .expect("test connects to RabbitMQ");
-        let channel = broker::confirm_channel(&connection)
+        let channel = tokio::time::timeout(WAIT, broker::confirm_channel(&connection))
             .await
+            .expect("test channel opens in time")
             .expect("test channel");
         tokio::time::timeout(WAIT, connected.wait_for(|up| *up))
             .await
@@ -188,10 +191,12 @@ impl TestApp {
         let mut taken = Vec::new();
         let deadline = tokio::time::Instant::now() + WAIT;
         while taken.len() < n {
-            match self
+            let get = self
                 .channel
-                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true });
+            match tokio::time::timeout(WAIT, get)
                 .await
+                .unwrap_or_else(|_| panic!("basic_get on {queue} did not answer in time"))
             {
                 Ok(Some(message)) => taken.push(message.delivery),
                 Ok(None) if tokio::time::Instant::now() < deadline => {
@@ -344,8 +349,9 @@ impl TestApp {
     pub async fn halt(&mut self) {
         let _ = self.stop.send(true);
         if let Some(running) = self.running.take() {
-            running
+            tokio::time::timeout(Duration::from_secs(60), running)
                 .await
+                .expect("the service stops within 60 s")
                 .expect("service task joins")
                 .expect("service stops cleanly");
         }
@@ -383,9 +389,8 @@ impl Leftovers {
     }
 
     async fn remove(self) {
-        if let Ok(connection) =
-            Connection::connect(&self.amqp_url, ConnectionProperties::default()).await
-        {
+        let connect = Connection::connect(&self.amqp_url, ConnectionProperties::default());
+        if let Ok(Ok(connection)) = tokio::time::timeout(WAIT, connect).await {
             if let Ok(channel) = connection.create_channel().await {
                 for queue in &self.queues {
                     let _ = channel
@@ -398,7 +403,7 @@ impl Leftovers {
                         .await;
                 }
             }
-            let _ = connection.close(200, "test done".into()).await;
+            broker::close(&connection).await;
         }
         if let Ok(mut admin) = PgConnection::connect(&database_server()).await {
             let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -421,7 +426,9 @@ impl Drop for TestApp {
                     .enable_all()
                     .build()
                 {
-                    runtime.block_on(leftovers.remove());
+                    // Bounded, like every other wait on the servers.
+                    let removed = tokio::time::timeout(Duration::from_secs(60), leftovers.remove());
+                    let _ = runtime.block_on(removed);
                 }
             })
             .join();
