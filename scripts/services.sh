@@ -117,6 +117,19 @@ else
 fi
 
 # --- RabbitMQ ---
+# Started outside systemd, the node runs under `su rabbitmq` with the PAM
+# default of 1024 open files (Debian's unit sets 65536). RabbitMQ then stops
+# accepting connections once its file handles run out: seen here after a few
+# test runs, TCP connects that never get the AMQP handshake. rabbitmq-env.conf
+# is sourced by the node's start script, so the limit is raised there.
+raise_rabbit_file_limit() {
+  local env_file=/etc/rabbitmq/rabbitmq-env.conf
+  if ! grep -qs '^ulimit -n' "$env_file"; then
+    log "raising rabbitmq's open-file limit in $env_file"
+    as_root sh -c "mkdir -p /etc/rabbitmq && printf '%s\\n' '# Added by vemt scripts/services.sh: as many open files as allowed (systemd gives 65536).' 'ulimit -n 65536 2>/dev/null || ulimit -n \"\$(ulimit -Hn)\"' >> $env_file"
+  fi
+}
+
 if rabbit_ready; then
   log "rabbitmq already running"
 else
@@ -126,6 +139,7 @@ else
     log "rabbitmq is starting"
   else
     log "starting rabbitmq"
+    raise_rabbit_file_limit
     as_root rabbitmq-server -detached || die "rabbitmq-server -detached failed (see /var/log/rabbitmq/)"
   fi
   log "waiting for rabbitmq to boot"

@@ -13,7 +13,7 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
 
-use crate::config::BrokerSettings;
+use crate::config::{BrokerSettings, QueueType};
 
 /// Every outbound type of CONTRACT.md: each gets its `vemt.out.<type>` queue.
 pub const OUTBOUND_TYPES: [&str; 14] = [
@@ -75,10 +75,14 @@ pub fn user_name(settings: &BrokerSettings) -> anyhow::Result<String> {
 }
 
 fn quorum(extra: &[(&str, AMQPValue)]) -> FieldTable {
+    of_type(QueueType::Quorum, extra)
+}
+
+fn of_type(queue_type: QueueType, extra: &[(&str, AMQPValue)]) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
+        AMQPValue::LongString(queue_type.as_str().into()),
     );
     for (key, value) in extra {
         args.insert(ShortString::from(*key), value.clone());
@@ -154,7 +158,11 @@ pub async fn declare_topology(channel: &Channel, b: &BrokerSettings) -> lapin::R
         for event_type in OUTBOUND_TYPES {
             let queue = format!("{}{event_type}", b.outbound_queue_prefix);
             channel
-                .queue_declare(queue.as_str().into(), queue_options, quorum(&[]))
+                .queue_declare(
+                    queue.as_str().into(),
+                    queue_options,
+                    of_type(b.outbound_queue_type, &[]),
+                )
                 .await?;
             bind(channel, &queue, &b.outbound_exchange, event_type).await?;
         }

@@ -62,6 +62,8 @@ pub struct BrokerSettings {
     pub outbound_exchange: String,
     pub outbound_queue_prefix: String,
     pub declare_outbound_queues: bool,
+    /// `quorum` (replicated, the default) or `classic`.
+    pub outbound_queue_type: QueueType,
     pub dead_letter_exchange: String,
     pub dead_letter_queue: String,
     pub prefetch: u16,
@@ -236,6 +238,23 @@ impl std::fmt::Debug for HttpSettings {
             .field("bind", &self.bind)
             .field("token", &self.token().map(|_| "[redacted]"))
             .finish()
+    }
+}
+
+/// The type of the outbound queues the service declares for partners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    Quorum,
+    Classic,
+}
+
+impl QueueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quorum => "quorum",
+            Self::Classic => "classic",
+        }
     }
 }
 
