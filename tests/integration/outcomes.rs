@@ -355,6 +355,69 @@ async fn a_trigger_plan_create_goes_to_the_police_with_a_copy_note_and_alert() {
     app.stop().await;
 }
 
+/// R4.3 `update`, for a child with a social worker and manager but no IRO
+/// and no EHM id: the IRO is left out of the copy and the alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_plan_update_without_an_iro_goes_to_the_sw_and_tm_only() {
+    let app = TestApp::spawn(utc(MONDAY)).await;
+    let mut record = child_record("LCS-OC9", 1, &["P-OC9"], "active");
+    record["data"]["professionals"] = json!([
+        worker("social_worker", "W-SW"),
+        worker("team_manager", "W-TM"),
+    ]);
+    app.publish(&record).await;
+    app.publish(&outcome(
+        "LCS-OC9",
+        MEETING,
+        json!({ "trigger_plan": { "request": "update", "details": "New places" } }),
+    ))
+    .await;
+    app.wait_handled(2).await;
+
+    let request = one(&app, REQUESTS).await;
+    assert_eq!(request["kind"], "update");
+    assert_eq!(request["police_person_id"], "P-OC9");
+    assert_eq!(request["lcs_person_id"], "LCS-OC9");
+    assert_eq!(request["meeting_date"], MEETING);
+
+    let mut emails = app.take_events(EMAILS, 2).await;
+    emails.sort_by_key(|e| e["data"]["template"].as_str().unwrap().to_owned());
+    assert_outcome_email(
+        &emails[0]["data"],
+        "LCS-OC9",
+        json!([to("social_worker", "W-SW")]),
+    );
+    let copy = &emails[1]["data"];
+    assert_eq!(copy["template"], "trigger_plan_requested");
+    assert_eq!(
+        copy["to"],
+        json!([to("social_worker", "W-SW"), to("team_manager", "W-TM")])
+    );
+    assert_eq!(copy["personalisation"]["request"], "updated");
+
+    let mut notes = app.take_events(NOTES, 2).await;
+    notes.sort_by_key(|e| e["data"]["title"].as_str().unwrap().to_owned());
+    assert_eq!(
+        notes[0]["data"]["title"],
+        "Police trigger plan to be updated (meeting on 18 November 2026)"
+    );
+    assert_outcome_note(&notes[1]["data"], "LCS-OC9");
+
+    let mut alerts = app.take_events(ALERTS, 2).await;
+    alerts.sort_by_key(|e| e["data"]["reason"].as_str().unwrap().to_owned());
+    let sw_and_tm = json!([
+        recipient("social_worker", "W-SW"),
+        recipient("team_manager", "W-TM")
+    ]);
+    assert_eq!(alerts[0]["data"]["reason"], "review_outcome");
+    assert_eq!(alerts[0]["data"]["recipients"], sw_and_tm);
+    assert_eq!(alerts[1]["data"]["reason"], "trigger_plan_requested");
+    assert_eq!(alerts[1]["data"]["recipients"], sw_and_tm);
+    // No EHM id: no EHM copy.
+    assert_no_more_effects(&app).await;
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn referred_outcomes_and_open_actions_reach_the_vpg_agendas() {
     // The weekly meeting sits Thursday 26 November (published Wednesday 25
