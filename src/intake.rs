@@ -42,6 +42,9 @@ pub enum Outcome {
     Duplicate,
     /// Not newer than what is held (an old revision): acknowledged, ignored.
     Ignored,
+    /// The same fact (a meeting outcome, a VPG decision) already recorded
+    /// under another event id: acknowledged, ignored.
+    AlreadyRecorded,
 }
 
 impl Outcome {
@@ -50,6 +53,7 @@ impl Outcome {
             Self::Applied => "applied",
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
+            Self::AlreadyRecorded => "already_recorded",
         }
     }
 }

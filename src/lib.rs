@@ -13,6 +13,7 @@ pub mod http;
 pub mod inbound;
 pub mod intake;
 pub mod meetings;
+pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod scheduler;

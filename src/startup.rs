@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::http;
 use crate::inbound::Consumer;
 use crate::intake::Intake;
+use crate::metrics::Metrics;
 use crate::outbox::Relay;
 use crate::scheduler;
 use crate::store;
@@ -38,6 +39,9 @@ pub struct Application {
     http_address: std::net::SocketAddr,
     /// GOV.UK Notify, when it is the e-mail transport.
     notifier: Option<crate::notify::Notifier>,
+    /// This instance's own registry: no global recorder, so apps sharing a
+    /// process (the tests) never count each other's work.
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -79,6 +83,7 @@ impl Application {
             http_listener: Some(http_listener),
             http_address,
             notifier,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -101,6 +106,11 @@ impl Application {
             self.configured_calendar.clone(),
             self.settings.criteria,
         )
+    }
+
+    /// The metrics `/metrics` serves.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Where the HTTP server listens (health, meetings, agendas).
@@ -185,9 +195,10 @@ impl Application {
                 timezone: self.settings.calendar()?.timezone,
                 thresholds: self.settings.criteria,
             },
+            self.metrics.clone(),
         );
         if self.settings.http.token().is_none() {
-            tracing::warn!("http.token is not set: only /livez and /readyz are served");
+            tracing::warn!("http.token is not set: only /livez, /readyz and /metrics are served");
         }
         tracing::info!(address = %self.http_address, "HTTP server listening");
         Ok(tokio::spawn(async move {
@@ -209,6 +220,7 @@ impl Application {
             self.intake.clone(),
             self.clock.clone(),
             b.clone(),
+            self.metrics.clone(),
         )
         .await?;
         let relay = Relay::new(
@@ -216,6 +228,7 @@ impl Application {
             &connection,
             b,
             self.settings.outbox.clone(),
+            self.metrics.clone(),
         )
         .await?;
         let relay = match &self.notifier {

@@ -54,7 +54,7 @@ pub async fn apply(
             meeting_date = %decision.meeting_date,
             "VPG decision already applied; ignored"
         );
-        return Ok(Outcome::Ignored);
+        return Ok(Outcome::AlreadyRecorded);
     }
     effects.extend(vpg_decision::on_decision(
         decision,

@@ -1,9 +1,9 @@
 //! HTTP (axum): health for the orchestrator, and the meetings and their
 //! agendas for people and systems (R3.3).
 //!
-//! `/livez` and `/readyz` are open. Every other route holds or leads to
-//! children's data, so it needs `Authorization: Bearer <token>` with the
-//! configured token, compared in constant time; with no token configured
+//! `/livez`, `/readyz` and `/metrics` are open. Every other route holds or
+//! leads to children's data, so it needs `Authorization: Bearer <token>` with
+//! the configured token, compared in constant time; with no token configured
 //! those routes answer 503 rather than open up. Errors never carry internals:
 //! they are logged and answered with a generic message.
 
@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::agendas::Agendas;
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use render::Presentation;
 
 /// How long readiness waits for the database to answer.
@@ -46,6 +47,7 @@ pub struct HttpState {
     clock: Arc<dyn Clock>,
     token: Option<Arc<[u8]>>,
     presentation: Presentation,
+    metrics: Arc<Metrics>,
 }
 
 impl HttpState {
@@ -58,6 +60,7 @@ impl HttpState {
         clock: Arc<dyn Clock>,
         token: Option<&str>,
         presentation: Presentation,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             agendas,
@@ -68,11 +71,12 @@ impl HttpState {
                 .filter(|t| !t.is_empty())
                 .map(|t| Arc::from(t.as_bytes())),
             presentation,
+            metrics,
         }
     }
 }
 
-/// The routes: health open, the rest behind the bearer token.
+/// The routes: health and metrics open, the rest behind the bearer token.
 pub fn router(state: HttpState) -> Router {
     let guarded = Router::new()
         .route("/meetings", get(meetings))
@@ -81,6 +85,10 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
+        // Open like health: it holds counts and bounded labels, never
+        // personal data, and a scraper given the token would also hold the
+        // key to every child's agenda.
+        .route("/metrics", get(metrics))
         .merge(guarded)
         .fallback(no_such_route)
         .with_state(state)
@@ -165,7 +173,7 @@ async fn require_token(State(state): State<HttpState>, request: Request, next: N
     let mut response = match (&state.token, bearer(request.headers())) {
         (None, _) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the HTTP token is not configured (set VEMT__HTTP__TOKEN): only /livez and /readyz are served",
+            "the HTTP token is not configured (set VEMT__HTTP__TOKEN): only /livez, /readyz and /metrics are served",
         ),
         (Some(expected), Some(presented)) if constant_time_eq(presented, expected) => {
             next.run(request).await
@@ -230,6 +238,41 @@ async fn readyz(State(state): State<HttpState>) -> Response {
         body["error"] = json!(format!("not ready: {} down", down.join(" and ")));
         (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
     }
+}
+
+/// Prometheus metrics. The database and broker gauges are read now, so a
+/// scrape sees the state of this moment; the counters are this instance's.
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let stored = async {
+        let mut conn = state.pool.acquire().await?;
+        crate::store::metrics::read(&mut conn).await
+    };
+    let stored = match tokio::time::timeout(READINESS_TIMEOUT, stored).await {
+        Ok(Ok(stored)) => Some(stored),
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "metrics: the database did not answer");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("metrics: the database did not answer in time");
+            None
+        }
+    };
+    state.metrics.set_stored(stored.as_ref());
+    state
+        .metrics
+        .set_broker_connected(*state.broker_connected.borrow());
+    (
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            ),
+            (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 // ---- meetings and agendas ----

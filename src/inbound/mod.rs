@@ -8,7 +8,7 @@
 //! queue counts every redelivery toward its delivery limit).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::BrokerSettings;
 use crate::contract::inbound::{self, InboundEvent, Limits, Rejection};
 use crate::intake::{Intake, Refused, is_transient_error};
+use crate::metrics::Metrics;
 
 pub struct Consumer {
     consume: Channel,
@@ -31,6 +32,7 @@ pub struct Consumer {
     clock: Arc<dyn Clock>,
     settings: BrokerSettings,
     limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
 impl Consumer {
@@ -39,6 +41,7 @@ impl Consumer {
         intake: Intake,
         clock: Arc<dyn Clock>,
         settings: BrokerSettings,
+        metrics: Arc<Metrics>,
     ) -> lapin::Result<Self> {
         let consume = connection.create_channel().await?;
         consume
@@ -51,6 +54,7 @@ impl Consumer {
             clock,
             settings,
             limits: Limits::default(),
+            metrics,
         })
     }
 
@@ -90,15 +94,25 @@ impl Consumer {
         delivery: Delivery,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<bool> {
+        let received = Instant::now();
         let now = self.clock.now();
         let event = match self.admit(&delivery, now) {
             Ok(event) => event,
             Err(rejection) => {
+                // Not an event (yet): the routing key is the type by
+                // contract, and the metrics bound it to the known ones.
+                let event_type = delivery.routing_key.as_str();
+                self.metrics.event_consumed(event_type);
                 self.dead_letter(&delivery, &rejection).await?;
+                self.metrics.event_dead_lettered(event_type, &rejection);
+                self.metrics
+                    .observe_processing(event_type, received.elapsed());
                 return Ok(true);
             }
         };
         let envelope = &event.envelope;
+        let event_type = envelope.event_type.as_str();
+        self.metrics.event_consumed(event_type);
         let span = tracing::info_span!(
             "event",
             id = %envelope.id,
@@ -112,11 +126,17 @@ impl Consumer {
                     Ok(outcome) => {
                         tracing::info!(outcome = outcome.as_str(), "event handled");
                         ack(&delivery).await?;
+                        self.metrics.event_handled(event_type, outcome);
+                        self.metrics
+                            .observe_processing(event_type, received.elapsed());
                         return Ok(true);
                     }
                     Err(err) => match err.downcast::<Refused>() {
                         Ok(Refused(rejection)) => {
                             self.dead_letter(&delivery, &rejection).await?;
+                            self.metrics.event_dead_lettered(event_type, &rejection);
+                            self.metrics
+                                .observe_processing(event_type, received.elapsed());
                             return Ok(true);
                         }
                         Err(err) => err,
@@ -140,6 +160,7 @@ impl Consumer {
                             ..BasicNackOptions::default()
                         })
                         .await?;
+                    self.metrics.event_requeued(event_type);
                     return Ok(true);
                 }
             }

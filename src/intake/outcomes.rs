@@ -42,7 +42,7 @@ impl Intake {
                 meeting_date = %review.meeting_date,
                 "meeting outcome already recorded; ignored"
             );
-            return Ok(Outcome::Ignored);
+            return Ok(Outcome::AlreadyRecorded);
         }
         let police = match &review.trigger_plan {
             None => None,

@@ -10,6 +10,7 @@
 //! attempts, marks the row failed (kept, never deleted) and writes an
 //! `lcs.alert.v1` for operations in the same transaction.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -22,6 +23,7 @@ use uuid::Uuid;
 use crate::broker::{self, PublishError};
 use crate::config::{BrokerSettings, OutboxSettings};
 use crate::intake::is_transient_error;
+use crate::metrics::Metrics;
 use crate::notify::{self, EmailRequest, Notifier, SendError};
 use crate::store;
 
@@ -41,6 +43,7 @@ pub struct Relay {
     notify: Option<Notifier>,
     /// CloudEvents `source` of the alerts the relay itself writes.
     source: String,
+    metrics: Arc<Metrics>,
 }
 
 /// What one pass did.
@@ -56,6 +59,7 @@ impl Relay {
         connection: &Connection,
         broker: &BrokerSettings,
         settings: OutboxSettings,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         Ok(Self {
             pool,
@@ -66,6 +70,7 @@ impl Relay {
             settings,
             notify: None,
             source: String::new(),
+            metrics,
         })
     }
 
@@ -175,7 +180,12 @@ impl Relay {
             )
             .await
             {
-                Ok(()) => published.push(row.event_id),
+                Ok(()) => {
+                    // Counted on the broker's confirm: a crash before the
+                    // commit below publishes it again, and that is counted too.
+                    self.metrics.effect_published(&row.event_type);
+                    published.push(row.event_id);
+                }
                 // The channel is gone: what was confirmed is recorded below;
                 // the rest stays pending for the next connection.
                 Err(PublishError::Channel(err)) => {
@@ -247,7 +257,10 @@ impl Relay {
                         reference: &reference,
                     };
                     match notifier.send(&request).await {
-                        Ok(()) => sent_to.push(index_i32),
+                        Ok(()) => {
+                            self.metrics.email_sent();
+                            sent_to.push(index_i32);
+                        }
                         Err(SendError::Transient { code }) => {
                             unavailable.get_or_insert(code);
                         }
@@ -300,6 +313,7 @@ impl Relay {
         .await?;
         let alert = notify::failure_alert(email.body, &failed, &self.source, Utc::now());
         store::outbox::enqueue(tx, &alert).await?;
+        self.metrics.email_failed();
         Ok(false)
     }
 

@@ -7,6 +7,7 @@ pub mod collations;
 pub mod episodes;
 pub mod inbox;
 pub mod meetings;
+pub mod metrics;
 pub mod outbox;
 pub mod outcomes;
 pub mod return_home_interviews;

@@ -426,7 +426,9 @@ impl Drop for TestApp {
                     .enable_all()
                     .build()
                 {
-                    // Bounded, like every other wait on the servers.
+                    // Bounded, like every other wait on the servers. The
+                    // timer is made inside the runtime: outside it, tokio
+                    // panics and nothing would be removed.
                     let _ = runtime.block_on(async {
                         tokio::time::timeout(Duration::from_secs(60), leftovers.remove()).await
                     });

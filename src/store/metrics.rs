@@ -1,0 +1,39 @@
+//! What `GET /metrics` reads from the database at each scrape: one round
+//! trip, each part served by an index (pending and failed rows by their
+//! partial indexes, the latest agendas by their primary keys).
+
+use sqlx::PgConnection;
+
+use crate::metrics::StoredState;
+
+pub async fn read(conn: &mut PgConnection) -> sqlx::Result<StoredState> {
+    // The weekly agenda counts the children it lists for discussion, as
+    // `vpg_agendas` logs them; M1's outcomes are context, not items.
+    let row = sqlx::query!(
+        r#"SELECT
+             (SELECT count(*) FROM outbox
+               WHERE published_at IS NULL AND failed_at IS NULL) AS "pending!",
+             (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM outbox
+               WHERE published_at IS NULL AND failed_at IS NULL) AS oldest_pending_seconds,
+             (SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL) AS "failed!",
+             (SELECT jsonb_array_length(agenda->'items')::bigint FROM collations
+               ORDER BY meeting_date DESC LIMIT 1) AS missing_review_items,
+             (SELECT (coalesce(jsonb_array_length(agenda->'sections'->'missing_category'), 0)
+                    + coalesce(jsonb_array_length(agenda->'sections'->'new_referrals'), 0)
+                    + coalesce(jsonb_array_length(agenda->'sections'->'deferred'), 0))::bigint
+               FROM vpg_agendas WHERE kind = 'weekly'
+               ORDER BY meeting_date DESC LIMIT 1) AS vpg_weekly_items,
+             (SELECT jsonb_array_length(agenda->'items')::bigint FROM vpg_agendas
+               WHERE kind = 'monthly' ORDER BY meeting_date DESC LIMIT 1) AS vpg_monthly_items"#
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(StoredState {
+        outbox_pending: row.pending,
+        outbox_oldest_pending_seconds: row.oldest_pending_seconds,
+        outbox_failed: row.failed,
+        missing_review_items: row.missing_review_items,
+        vpg_weekly_items: row.vpg_weekly_items,
+        vpg_monthly_items: row.vpg_monthly_items,
+    })
+}
