@@ -470,6 +470,35 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
     }
 
+    /// docs/operations.md is the configuration reference: every key the
+    /// defaults file sets must be in its table, so a new setting cannot ship
+    /// undocumented.
+    #[test]
+    fn every_default_key_is_in_the_operations_guide() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let defaults = std::fs::read_to_string(root.join("config/default.toml")).unwrap();
+        let guide = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+        let mut section = String::new();
+        let mut keys = Vec::new();
+        for line in defaults.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_owned();
+                keys.push(section.clone());
+            } else if let Some((key, _)) = line.split_once('=') {
+                if !line.starts_with('#') {
+                    keys.push(format!("{section}.{}", key.trim()));
+                }
+            }
+        }
+        assert!(keys.len() > 40, "parsed only {keys:?}");
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|key| key.contains('.'))
+            .filter(|key| !guide.contains(&format!("`{key}")))
+            .collect();
+        assert!(missing.is_empty(), "not in docs/operations.md: {missing:?}");
+    }
+
     #[test]
     fn shipped_defaults_load_and_match_product_defaults() {
         let s = Settings::load(&config_dir(), "none").expect("defaults load");
