@@ -5,3 +5,6 @@
 pub mod inbound;
 pub mod outbound;
 pub mod schema;
+
+#[cfg(test)]
+mod asyncapi;
