@@ -23,19 +23,19 @@ use crate::domain::ids::{
 };
 use crate::domain::trigger_plan::{DocumentUrl, MediaType, TriggerPlan};
 
-const MISSING_EPISODE: &str = "police.missing-episode.v1";
-const CHILD: &str = "lcs.child.v1";
-const RETURN_HOME_INTERVIEW: &str = "lcs.return-home-interview.v1";
-const TRIGGER_PLAN: &str = "police.trigger-plan.v1";
-const REVIEW_OUTCOME: &str = "meeting.review-outcome.v1";
-const ACTION_UPDATED: &str = "meeting.action-updated.v1";
+pub(crate) const MISSING_EPISODE: &str = "police.missing-episode.v1";
+pub(crate) const CHILD: &str = "lcs.child.v1";
+pub(crate) const RETURN_HOME_INTERVIEW: &str = "lcs.return-home-interview.v1";
+pub(crate) const TRIGGER_PLAN: &str = "police.trigger-plan.v1";
+pub(crate) const REVIEW_OUTCOME: &str = "meeting.review-outcome.v1";
+pub(crate) const ACTION_UPDATED: &str = "meeting.action-updated.v1";
 /// Inbound types the contract names that this version does not process yet.
 const NOT_YET_HANDLED: [&str; 0] = [];
-const VPG_DECISION: &str = "meeting.vpg-decision.v1";
+pub(crate) const VPG_DECISION: &str = "meeting.vpg-decision.v1";
 
-const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 /// The longest address SMTP can carry (RFC 5321).
-const MAX_EMAIL_CHARS: usize = 254;
+pub(crate) const MAX_EMAIL_CHARS: usize = 254;
 
 // The values each enum field accepts, as listed in the rule a refusal gives.
 const EPISODE_STATUSES: &str = "open, returned, cancelled";
@@ -444,9 +444,9 @@ fn trigger_plan(data: &Object<'_>) -> Result<TriggerPlan, Rejection> {
 
 /// The longest free text accepted in meeting minutes (outcome, discussion,
 /// action description, trigger plan details).
-const MAX_MINUTES_TEXT_CHARS: usize = 20_000;
+pub(crate) const MAX_MINUTES_TEXT_CHARS: usize = 20_000;
 /// The longest owner role of an action.
-const MAX_OWNER_ROLE_CHARS: usize = 100;
+pub(crate) const MAX_OWNER_ROLE_CHARS: usize = 100;
 
 /// `meeting.review-outcome.v1`. The free text is read to pass on to the
 /// child's records and professionals; it is never logged.

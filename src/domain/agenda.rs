@@ -30,7 +30,9 @@ pub struct ChildFacts {
 }
 
 /// The meeting that last discussed a child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewMeeting {
     /// M1, the Wednesday missing children review.
@@ -39,21 +41,27 @@ pub enum ReviewMeeting {
     Vpg,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct LastReviewed {
     pub date: NaiveDate,
     pub meeting: ReviewMeeting,
+    /// The meeting's outcome, when one was recorded.
     pub outcome: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct TriggerPlanRef {
     pub plan_id: String,
     pub version: u32,
+    /// The plan's document link, as the police gave it.
     pub url: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AgendaEpisode {
     pub episode_id: EpisodeId,
     pub reported_missing_at: DateTime<Utc>,
@@ -67,7 +75,9 @@ pub struct AgendaEpisode {
     pub rhi_not_offered_within_72_hours: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct AgendaRhi {
     pub rhi_id: RhiId,
     pub episode_id: EpisodeId,
@@ -77,31 +87,44 @@ pub struct AgendaRhi {
 }
 
 /// One child's item (CONTRACT.md, `agenda.missing-review.v1`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AgendaItem {
+    /// Null while no LCS child record is linked (unmatched).
     pub lcs_person_id: Option<LcsPersonId>,
     pub police_person_ids: Vec<PolicePersonId>,
     pub given_name: String,
     pub family_name: String,
     pub date_of_birth: NaiveDate,
+    /// Null until the child's LCS record is received.
     pub vemt_status: Option<VemtStatus>,
+    /// The LCS record names an EHM id.
     pub early_help: bool,
+    /// The R1 criteria the child meets, in R1 order.
     pub criteria: Vec<Criterion>,
+    /// For each criterion met, the episodes that met it.
     pub evidence: BTreeMap<Criterion, Vec<EpisodeId>>,
     pub last_reviewed: Option<LastReviewed>,
+    /// The episodes reported within the longest criterion window (90 days
+    /// by default) or still live, newest first; cancelled ones left out.
     pub episodes: Vec<AgendaEpisode>,
+    /// The return home interviews of those episodes.
     pub return_home_interviews: Vec<AgendaRhi>,
+    /// The newest plan received (by `issued_at`, then `version`) for any of
+    /// the child's police persons; null when none has been.
     pub trigger_plan: Option<TriggerPlanRef>,
 }
 
 /// The agenda of one Wednesday meeting, as of `as_of` (the collation time
 /// once collated; before that, a preview).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Agenda {
+    /// The meeting's date in the meetings' time zone (Europe/London).
     pub meeting_date: NaiveDate,
     pub meeting_at: DateTime<Utc>,
+    /// When the agenda was due to be frozen: it is as it stood then.
     pub collation_at: DateTime<Utc>,
-    /// `None` for a preview of a meeting not yet collated.
+    /// When it was frozen and published (later than `collation_at` after an
+    /// outage); null only for a preview of a meeting not yet collated.
     pub collated_at: Option<DateTime<Utc>>,
     pub items: Vec<AgendaItem>,
 }

@@ -43,7 +43,7 @@ wire_enum!(RhiStatus {
     NotOffered = "not_offered",
 });
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Vemt {
     pub status: VemtStatus,
     pub category: Option<VemtCategory>,

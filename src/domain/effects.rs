@@ -11,7 +11,7 @@ use super::ids::{EhmId, LcsPersonId, PolicePersonId, TriggerPlanId, WorkerId};
 use super::trigger_plan::{DocumentUrl, MediaType};
 use super::vpg::{VpgMonthlyAgenda, VpgWeeklyAgenda};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerPlanRequestKind {
     /// R4.1: a copy of the existing plan, for the meeting.
@@ -115,7 +115,7 @@ wire_enum!(
     }
 );
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct EmailRecipient {
     pub role: ProfessionalRole,
     pub worker_id: WorkerId,

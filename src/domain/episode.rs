@@ -13,7 +13,17 @@ wire_enum!(EpisodeStatus {
 
 /// Police risk grade. The lowest band has had three names over the years
 /// (`absent`, `no_apparent_risk`, `very_low`); they are one grade here (R1.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskLevel {
     High,

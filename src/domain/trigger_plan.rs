@@ -19,7 +19,7 @@ use super::template::CaseNoteTemplate;
 /// Longest document address accepted.
 pub const MAX_URL_CHARS: usize = 2048;
 /// Longest media type accepted (RFC 6838 allows 127 + 1 + 127).
-const MAX_MEDIA_TYPE_CHARS: usize = 255;
+pub const MAX_MEDIA_TYPE_CHARS: usize = 255;
 
 /// The placeholders the case-note template of a received plan may use.
 pub const NOTE_PLACEHOLDERS: [&str; 3] = ["plan_id", "version", "issued_on"];

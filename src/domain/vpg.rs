@@ -179,7 +179,7 @@ pub struct VpgChildFacts {
 }
 
 /// Who the child is, as every VPG agenda entry starts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct VpgIdentity {
     pub lcs_person_id: LcsPersonId,
     pub police_person_ids: Vec<PolicePersonId>,
@@ -210,7 +210,7 @@ impl VpgIdentity {
 
 /// An M1 outcome carried to M2 (R5.4). Empty until meeting outcomes are
 /// recorded (the outcomes issue fills these in).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct M1Outcome {
     pub lcs_person_id: LcsPersonId,
     pub meeting_date: NaiveDate,
@@ -218,7 +218,7 @@ pub struct M1Outcome {
 }
 
 /// A child on the weekly agenda with their VEMT case.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct WeeklyChild {
     #[serde(flatten)]
     pub identity: VpgIdentity,
@@ -227,7 +227,7 @@ pub struct WeeklyChild {
 
 /// An active VEMT case in the MISSING category, with the episodes and
 /// return home interviews as the Wednesday agenda lists them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct MissingCategoryChild {
     #[serde(flatten)]
     pub identity: VpgIdentity,
@@ -236,12 +236,14 @@ pub struct MissingCategoryChild {
     pub return_home_interviews: Vec<AgendaRhi>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct WeeklySections {
     /// M1's latest outcomes (R3.4, R5.4).
     pub m1_outcomes: Vec<M1Outcome>,
     /// Children M1 referred to M2 (R5.4).
     pub referred_by_m1: Vec<M1Outcome>,
+    /// Active VEMT cases in the MISSING category, with their episodes and
+    /// interviews as the Wednesday agenda lists them.
     pub missing_category: Vec<MissingCategoryChild>,
     /// VEMT status `referred`.
     pub new_referrals: Vec<WeeklyChild>,
@@ -250,7 +252,7 @@ pub struct WeeklySections {
 }
 
 /// `agenda.vpg-weekly.v1` data.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct VpgWeeklyAgenda {
     pub meeting_date: NaiveDate,
     pub meeting_at: DateTime<Utc>,
@@ -317,14 +319,14 @@ pub fn weekly_agenda(
 
 /// An open action from M1 minutes for an active VEMT case (R5.5). Empty
 /// until meeting outcomes are recorded (the outcomes issue fills these in).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct OutstandingAction {
     pub meeting_date: NaiveDate,
     pub assignee_role: Option<ProfessionalRole>,
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MonthlyVemt {
     pub category: Option<VemtCategory>,
     pub risk_level: Option<VemtRiskLevel>,
@@ -348,7 +350,7 @@ wire_enum!(
 );
 
 /// One active VEMT case on the monthly agenda.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct MonthlyItem {
     #[serde(flatten)]
     pub identity: VpgIdentity,
@@ -364,11 +366,12 @@ pub struct MonthlyItem {
 }
 
 /// `agenda.vpg-monthly.v1` data.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct VpgMonthlyAgenda {
     pub meeting_date: NaiveDate,
     pub meeting_at: DateTime<Utc>,
     pub collated_at: DateTime<Utc>,
+    /// How far after the meeting date `turns_18_on` looks.
     pub turning_18_horizon_days: u32,
     pub items: Vec<MonthlyItem>,
 }

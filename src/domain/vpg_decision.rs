@@ -37,7 +37,7 @@ wire_enum!(
 );
 
 /// The lead professional M3 identified.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct LeadProfessional {
     pub worker_id: WorkerId,
     pub name: Option<String>,
