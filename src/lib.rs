@@ -16,6 +16,7 @@ pub mod meetings;
 pub mod notify;
 pub mod outbox;
 pub mod scheduler;
+pub mod simulate;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
