@@ -12,6 +12,7 @@ mod outbox;
 mod outcomes;
 mod pipeline;
 mod rejections;
+mod simulate;
 mod timing;
 mod trigger_plans;
 mod vpg;
