@@ -968,9 +968,12 @@ pub fn render_text(run: &Simulation) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "\ntotals: {collated} meetings collated ({empty} with no child), {} open; {items} agenda items for {} children; {} trigger-plan requests; {} unmatched alerts",
+        "\ntotals: {collated} meetings collated ({empty} with no child), {} open; {items} agenda items for {}; {} trigger-plan requests; {} unmatched alerts",
         run.agendas.len() - collated,
-        children.len(),
+        match children.len() {
+            1 => "1 child".to_owned(),
+            n => format!("{n} children"),
+        },
         requests.len(),
         alerts.len()
     );
