@@ -2,7 +2,7 @@
 //! agenda is frozen and published, once across instances; a service that
 //! was down then collates as soon as it is back.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::agendas::Agendas;
 use crate::contract::outbound::{self, Cause};
@@ -24,7 +24,7 @@ pub async fn collate_due(
     // service was running before it: a new deployment does not announce
     // agendas for weeks it never saw.
     let calendar = agendas.calendar(&mut conn).await?;
-    let latest = calendar.meeting_on(calendar.next_open_meeting(now).date - Duration::days(7));
+    let latest = calendar.latest_past_collation(now);
     if let Some(latest) = latest {
         if !due.iter().any(|m| m.date == latest.date)
             && !collations::is_collated(&mut conn, latest.date).await?

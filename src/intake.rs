@@ -12,13 +12,14 @@ use crate::contract::inbound::{InboundEvent, InboundPayload};
 use crate::contract::outbound::{self, Cause};
 use crate::domain::calendar::MeetingCalendar;
 use crate::domain::child::ChildRecord;
-use crate::domain::criteria::{Assessment, ChildContext, Thresholds};
+use crate::domain::criteria::{ChildContext, Thresholds};
 use crate::domain::effects::{Effect, UnmatchedPersonAlert};
 use crate::domain::episode::{Episode, EpisodeReport};
+use crate::domain::identity::{self, RecordLink, ReportedChild};
 use crate::domain::ids::{LcsPersonId, PolicePersonId};
 use crate::domain::queue::{self, RequestSubject};
 use crate::domain::trigger_plan::{self, TriggerPlan};
-use crate::store::agenda::{self, Item};
+use crate::store::agenda;
 use crate::store::children::{self, ChildRow};
 use crate::store::episodes::{self, Stored};
 use crate::store::{self, ChildId, inbox, return_home_interviews, trigger_plans};
@@ -223,17 +224,18 @@ impl Intake {
         now: DateTime<Utc>,
         effects: &mut Vec<Effect>,
     ) -> anyhow::Result<ChildId> {
-        match (children::by_police_person(conn, police).await?, lcs) {
-            (Some((child, _)), None) => Ok(child),
-            (Some((child, Some(held))), Some(lcs)) => {
-                if held != lcs.as_str() {
+        let linked = children::by_police_person(conn, police).await?;
+        let linked = linked.as_ref().map(|(c, l)| (*c, l.as_deref()));
+        match identity::reported_child(linked, lcs) {
+            ReportedChild::Linked { child, overruled } => {
+                if overruled {
                     // The LCS record is the authority on links; keep its one.
                     tracing::warn!(police_person_id = %police, "episode names another LCS person than the LCS record links; the LCS link is kept");
                 }
                 Ok(child)
             }
-            (Some((unmatched, None)), Some(lcs)) => self.join(conn, unmatched, lcs, now).await,
-            (None, Some(lcs)) => {
+            ReportedChild::Join { unmatched, lcs } => self.join(conn, unmatched, lcs, now).await,
+            ReportedChild::LinkToLcs(lcs) => {
                 let child = match children::by_lcs_person(conn, lcs).await? {
                     Some(child) => child,
                     None => children::create(conn, Some(lcs)).await?,
@@ -241,7 +243,7 @@ impl Intake {
                 children::link_police_person(conn, police, child, false).await?;
                 Ok(child)
             }
-            (None, None) => {
+            ReportedChild::NewUnmatched => {
                 let child = children::create(conn, None).await?;
                 children::link_police_person(conn, police, child, true).await?;
                 tracing::info!(police_person_id = %police, "police person not linked to any LCS child: kept as unmatched");
@@ -329,11 +331,14 @@ impl Intake {
         }
         let mut others = Vec::new();
         for police in &record.police_person_ids {
-            match children::by_police_person(conn, police).await? {
-                None => children::link_police_person(conn, police, target, false).await?,
-                Some((child, _)) if child == target => {}
-                Some((child, None)) => self.absorb(conn, child, target, now).await?,
-                Some((child, Some(_))) => {
+            let linked = children::by_police_person(conn, police).await?;
+            match identity::record_link(&target, linked.as_ref().map(|(c, l)| (*c, l.as_deref()))) {
+                RecordLink::New => {
+                    children::link_police_person(conn, police, target, false).await?
+                }
+                RecordLink::Same => {}
+                RecordLink::Absorb(child) => self.absorb(conn, child, target, now).await?,
+                RecordLink::MoveFrom(child) => {
                     // LCS now links this police person to this child: move it,
                     // and look again at the child it leaves.
                     children::link_police_person(conn, police, target, false).await?;
@@ -395,19 +400,15 @@ impl Intake {
             .as_ref()
             .map_or_else(|| calendar.next_open_meeting(now), |d| d.meeting);
         let held = agenda::item(conn, meeting.date, child).await?;
-        if decision.is_none() && held.is_none() {
+        let Some(mut item) = queue::updated_item(
+            held.as_ref(),
+            decision.map(|d| d.assessment),
+            &episodes,
+            &self.thresholds,
+        ) else {
             return Ok(true);
-        }
-        let fresh = decision.map(|d| d.assessment).unwrap_or_default();
-        let before = held.clone().unwrap_or(Item {
-            assessment: Assessment::new(),
-            trigger_plan_requested: false,
-        });
-        let mut item = Item {
-            assessment: queue::merge_item(&before.assessment, &fresh, &episodes, &self.thresholds),
-            trigger_plan_requested: before.trigger_plan_requested,
         };
-        if !item.trigger_plan_requested && !item.assessment.is_empty() {
+        if item.needs_trigger_plan_request() {
             if let Some(subject) = self.request_subject(conn, &row, &episodes).await? {
                 effects.push(Effect::TriggerPlanRequest(
                     queue::trigger_plan_copy_request(subject, &meeting),
@@ -429,11 +430,7 @@ impl Intake {
         child: &ChildRow,
         episodes: &[Episode],
     ) -> anyhow::Result<Option<RequestSubject>> {
-        let Some(newest) = episodes
-            .iter()
-            .filter(|e| e.counts())
-            .max_by_key(|e| e.reported_missing_at)
-        else {
+        let Some(newest) = queue::newest_counted(episodes) else {
             return Ok(None);
         };
         let reported = episodes::reported_person(conn, &newest.episode_id).await?;

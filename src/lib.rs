@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod scheduler;
+pub mod simulate;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -53,6 +53,36 @@ enum Command {
         #[command(subcommand)]
         change: MeetingChange,
     },
+    /// Run a JSONL file of inbound CloudEvents through the service's rules,
+    /// with no database or broker, and print the Wednesday agendas and the
+    /// effects it would produce (to try the criteria on past data). The
+    /// text names children by id only; the JSON holds the agendas whole.
+    Simulate {
+        /// A JSONL file of CloudEvents, applied in order of their `time`.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = SimulateFormat::Text)]
+        format: SimulateFormat,
+        /// Run the timers (collation, 72-hour sweep) up to this RFC 3339
+        /// time; by default up to the last event's.
+        #[arg(long, value_parser = parse_instant)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SimulateFormat {
+    /// Agendas by child id, criteria and evidence; effects; totals.
+    Text,
+    /// The agendas and effects as the service would publish their data.
+    Json,
+}
+
+fn parse_instant(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            "must be an RFC 3339 time with an offset, such as 2027-03-01T00:00:00Z".to_owned()
+        })
 }
 
 #[derive(Subcommand)]
@@ -104,6 +134,11 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Publish { file } => publish(&settings, &file).await?,
+        Command::Simulate {
+            file,
+            format,
+            until,
+        } => simulate(&settings, &file, format, until)?,
         Command::Agenda { date, format } => print_agenda(&settings, date, format).await?,
         Command::Meeting { change } => {
             let pool = vemt::store::connect(&settings.database).await?;
@@ -181,6 +216,35 @@ async fn publish(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
     }
     broker::close(&connection).await;
     tracing::info!(published, exchange = %b.inbound_exchange, "published");
+    Ok(())
+}
+
+/// `vemt simulate`: the pure core over a file of events, to stdout.
+fn simulate(
+    settings: &Settings,
+    file: &std::path::Path,
+    format: SimulateFormat,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use vemt::simulate;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let options = simulate::Options {
+        until,
+        ..simulate::Options::from_settings(settings)?
+    };
+    let run = simulate::simulate(&text, &options)?;
+    let out = match format {
+        SimulateFormat::Text => simulate::render_text(&run),
+        SimulateFormat::Json => {
+            serde_json::to_string_pretty(&simulate::render_json(&run, &options.source)?)? + "\n"
+        }
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing to stdout")?;
     Ok(())
 }
 

@@ -116,6 +116,13 @@ impl MeetingCalendar {
             .unwrap_or(regular)
     }
 
+    /// The latest meeting whose collation has passed at `now`: the one a
+    /// week before the next open meeting, if it sits. Collation publishes
+    /// its agenda even with no child on it (R3.1).
+    pub fn latest_past_collation(&self, now: DateTime<Utc>) -> Option<Meeting> {
+        self.meeting_on(self.next_open_meeting(now).date - Duration::days(7))
+    }
+
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
         local_instant(self.timezone, date, time)
     }
@@ -214,6 +221,28 @@ mod tests {
         // Clocks go forward at 01:00 GMT on Sunday 29 March 2026.
         let m = cal.meeting_on(date("2026-03-29")).unwrap();
         assert_eq!(m.meeting_at, utc("2026-03-29T01:30:00Z"));
+    }
+
+    // R3.1: the latest meeting whose collation has passed, or none when
+    // that week's meeting does not sit.
+    #[test]
+    fn latest_past_collation_is_the_week_before_the_next_open_meeting() {
+        let cal = MeetingCalendar::default();
+        let at = utc("2026-11-17T12:00:00Z");
+        assert_eq!(
+            cal.latest_past_collation(at).unwrap().date,
+            date("2026-11-18")
+        );
+        let before = utc("2026-11-17T11:59:59Z");
+        assert_eq!(
+            cal.latest_past_collation(before).unwrap().date,
+            date("2026-11-11")
+        );
+        let cancelled = cal.with_changes(MeetingChanges {
+            cancelled: [date("2026-11-18")].into(),
+            ..MeetingChanges::default()
+        });
+        assert_eq!(cancelled.latest_past_collation(at), None);
     }
 
     #[test]

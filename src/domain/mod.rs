@@ -37,6 +37,7 @@ pub mod effects;
 pub mod episode;
 #[cfg(test)]
 mod fixtures;
+pub mod identity;
 pub mod ids;
 pub mod outcome;
 pub mod queue;

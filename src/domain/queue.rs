@@ -32,6 +32,62 @@ pub fn decide(
     })
 }
 
+/// A child's item on one meeting's agenda: what they met (R2.1), and
+/// whether the police were asked for the trigger plan for it (R4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub assessment: Assessment,
+    pub trigger_plan_requested: bool,
+}
+
+impl Item {
+    /// Two items of one child for one meeting made one (a child joined to
+    /// another, a meeting rolled into the next): criteria merged (R2.1), and
+    /// the police not asked again if either already asked.
+    pub fn merged_with(&self, other: &Item, episodes: &[Episode], thresholds: &Thresholds) -> Item {
+        Item {
+            assessment: merge_item(&self.assessment, &other.assessment, episodes, thresholds),
+            trigger_plan_requested: self.trigger_plan_requested || other.trigger_plan_requested,
+        }
+    }
+
+    /// R4.1: the police are asked once per child and meeting, when the item
+    /// first holds a criterion.
+    pub fn needs_trigger_plan_request(&self) -> bool {
+        !self.trigger_plan_requested && !self.assessment.is_empty()
+    }
+}
+
+/// The child's item on a meeting after an evaluation: the held item with
+/// the fresh assessment (if the child is to be queued) merged in. `None`
+/// when there is neither, so nothing is written.
+pub fn updated_item(
+    held: Option<&Item>,
+    fresh: Option<Assessment>,
+    episodes: &[Episode],
+    thresholds: &Thresholds,
+) -> Option<Item> {
+    if held.is_none() && fresh.is_none() {
+        return None;
+    }
+    let (before, requested) = held.map_or((Assessment::new(), false), |h| {
+        (h.assessment.clone(), h.trigger_plan_requested)
+    });
+    Some(Item {
+        assessment: merge_item(&before, &fresh.unwrap_or_default(), episodes, thresholds),
+        trigger_plan_requested: requested,
+    })
+}
+
+/// The child's newest episode that counts: the trigger-plan request names
+/// its police person (R4.1). Of two reported at once, the last listed.
+pub fn newest_counted(episodes: &[Episode]) -> Option<&Episode> {
+    episodes
+        .iter()
+        .filter(|e| e.counts())
+        .max_by_key(|e| e.reported_missing_at)
+}
+
 /// The item of a meeting not yet collated, after a new evaluation: later
 /// matches add their criteria (R2.1). Episodes the police have since
 /// cancelled count for nothing, so their evidence is withdrawn, and a
@@ -247,6 +303,56 @@ mod tests {
                 [&Criterion::FrequentMissing],
             ids(&["E1", "E2", "E3", "E4"])
         );
+    }
+
+    // ---- updated_item (R2.1, R4.1) ---------------------------------------
+
+    // R2.1, R4.1: no item and nothing to queue writes nothing; a fresh
+    // assessment makes an item that still has to ask for the trigger plan;
+    // a held item keeps its request flag and gains the fresh criteria.
+    #[test]
+    fn r4_1_updated_item_keeps_the_request_flag_and_adds_criteria() {
+        let episodes = daily(2);
+        let th = Thresholds::default();
+        assert_eq!(updated_item(None, None, &episodes, &th), None);
+        let fresh = Assessment::from([(Criterion::Live, ids(&["E1"]))]);
+        let new = updated_item(None, Some(fresh.clone()), &episodes, &th).expect("an item");
+        assert_eq!(new.assessment, fresh);
+        assert!(new.needs_trigger_plan_request());
+        let held = Item {
+            assessment: Assessment::from([(Criterion::HighRisk, ids(&["E2"]))]),
+            trigger_plan_requested: true,
+        };
+        let grown = updated_item(Some(&held), Some(fresh), &episodes, &th).expect("an item");
+        assert_eq!(
+            grown.assessment.keys().copied().collect::<Vec<_>>(),
+            [Criterion::HighRisk, Criterion::Live]
+        );
+        assert!(
+            !grown.needs_trigger_plan_request(),
+            "asked once per meeting"
+        );
+        let unchanged = updated_item(Some(&held), None, &episodes, &th).expect("the held item");
+        assert_eq!(unchanged, held);
+        let empty = Item {
+            assessment: Assessment::new(),
+            trigger_plan_requested: false,
+        };
+        assert!(
+            !empty.needs_trigger_plan_request(),
+            "no criterion, no request"
+        );
+    }
+
+    // R4.1: the request names the newest episode that counts.
+    #[test]
+    fn r4_1_newest_counted_passes_over_cancelled_episodes() {
+        let mut episodes = daily(3);
+        assert_eq!(newest_counted(&episodes).unwrap().episode_id, id("E1"));
+        episodes[0] = cancel(episodes[0].clone());
+        assert_eq!(newest_counted(&episodes).unwrap().episode_id, id("E2"));
+        let all: Vec<Episode> = episodes.into_iter().map(cancel).collect();
+        assert_eq!(newest_counted(&all), None);
     }
 
     // ---- decide (R2.1) ----------------------------------------------------

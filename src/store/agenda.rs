@@ -6,33 +6,11 @@ use sqlx::PgConnection;
 
 use super::ChildId;
 use crate::domain::calendar::Meeting;
-use crate::domain::criteria::{Assessment, Criterion, Thresholds};
-use crate::domain::episode::Episode;
+use crate::domain::criteria::{Assessment, Criterion};
 use crate::domain::ids::EpisodeId;
-use crate::domain::queue;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
-    pub assessment: Assessment,
-    pub trigger_plan_requested: bool,
-}
-
-impl Item {
-    /// Two items of one child for one meeting made one (a child joined to
-    /// another, a meeting rolled into the next): criteria merged (R2.1), and
-    /// the police not asked again if either already asked.
-    pub fn merged_with(&self, other: &Item, episodes: &[Episode], thresholds: &Thresholds) -> Item {
-        Item {
-            assessment: queue::merge_item(
-                &self.assessment,
-                &other.assessment,
-                episodes,
-                thresholds,
-            ),
-            trigger_plan_requested: self.trigger_plan_requested || other.trigger_plan_requested,
-        }
-    }
-}
+// The item is domain: `simulate` keeps the same items in memory.
+pub use crate::domain::queue::Item;
 
 pub async fn item(
     conn: &mut PgConnection,

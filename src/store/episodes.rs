@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::ChildId;
-use crate::domain::episode::{Episode, EpisodeReport, EpisodeStatus, RiskLevel};
+use crate::domain::episode::{Episode, EpisodeReport, EpisodeStatus, Revision, RiskLevel, revise};
 use crate::domain::ids::EpisodeId;
 
 /// What storing one revision did.
@@ -24,7 +24,38 @@ pub async fn store(
     report: &EpisodeReport,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Stored> {
-    let high = report.risk_level == RiskLevel::High;
+    let held = sqlx::query!(
+        "SELECT revision, status, risk_level, ever_high, reported_missing_at, returned_at, changed_at
+         FROM episodes WHERE episode_id = $1",
+        report.episode_id.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| -> anyhow::Result<(Episode, u32)> {
+        let episode = episode_from_row(
+            report.episode_id.as_str(),
+            &r.status,
+            &r.risk_level,
+            r.ever_high,
+            r.reported_missing_at,
+            r.returned_at,
+            r.changed_at,
+        )?;
+        Ok((episode, u32::try_from(r.revision)?))
+    })
+    .transpose()?;
+    // The rule is the domain's; the upsert keeps its guard so that a writer
+    // racing outside the caller's lock still never lets a lower revision win.
+    let episode = match revise(held.as_ref().map(|(e, r)| (e, *r)), report, now) {
+        Revision::Ignored => return Ok(Stored::Ignored),
+        Revision::OlderButHigh(episode) => {
+            return Ok(match remember_high(conn, &episode).await? {
+                true => Stored::OlderButHigh,
+                false => Stored::Ignored,
+            });
+        }
+        Revision::Applied(episode) => episode,
+    };
     let revision = i32::try_from(report.revision)?;
     let document = serde_json::json!({
         "person": report.person,
@@ -43,15 +74,15 @@ pub async fn store(
              reported_missing_at = EXCLUDED.reported_missing_at, returned_at = EXCLUDED.returned_at,
              changed_at = EXCLUDED.changed_at, report = EXCLUDED.report
          WHERE episodes.revision < EXCLUDED.revision",
-        report.episode_id.as_str(),
+        episode.episode_id.as_str(),
         report.person.police_person_id.as_str(),
         revision,
-        report.status.as_str(),
-        report.risk_level.as_str(),
-        high,
-        report.reported_missing_at,
-        report.returned_at,
-        now,
+        episode.status.as_str(),
+        episode.risk_level.as_str(),
+        episode.ever_high,
+        episode.reported_missing_at,
+        episode.returned_at,
+        episode.changed_at,
         document
     )
     .execute(&mut *conn)
@@ -59,19 +90,52 @@ pub async fn store(
     if applied.rows_affected() == 1 {
         return Ok(Stored::Applied);
     }
-    if high {
-        let remembered = sqlx::query!(
-            "UPDATE episodes SET ever_high = true, changed_at = $2 WHERE episode_id = $1 AND NOT ever_high",
-            report.episode_id.as_str(),
-            now
-        )
-        .execute(conn)
-        .await?;
-        if remembered.rows_affected() == 1 {
+    // Lost that race: the newer revision held stands, but a high grade counts.
+    if report.risk_level == RiskLevel::High {
+        let remembered = Episode {
+            ever_high: true,
+            changed_at: now,
+            ..episode
+        };
+        if remember_high(conn, &remembered).await? {
             return Ok(Stored::OlderButHigh);
         }
     }
     Ok(Stored::Ignored)
+}
+
+/// Sets `ever_high` on a held episode that lacks it; `false` if it had it.
+async fn remember_high(conn: &mut PgConnection, episode: &Episode) -> sqlx::Result<bool> {
+    let remembered = sqlx::query!(
+        "UPDATE episodes SET ever_high = true, changed_at = $2 WHERE episode_id = $1 AND NOT ever_high",
+        episode.episode_id.as_str(),
+        episode.changed_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(remembered.rows_affected() == 1)
+}
+
+fn episode_from_row(
+    episode_id: &str,
+    status: &str,
+    risk_level: &str,
+    ever_high: bool,
+    reported_missing_at: DateTime<Utc>,
+    returned_at: Option<DateTime<Utc>>,
+    changed_at: DateTime<Utc>,
+) -> anyhow::Result<Episode> {
+    Ok(Episode {
+        episode_id: EpisodeId::parse(episode_id)?,
+        status: EpisodeStatus::parse(status)
+            .ok_or_else(|| anyhow::anyhow!("stored episode status unknown"))?,
+        risk_level: RiskLevel::parse(risk_level)
+            .ok_or_else(|| anyhow::anyhow!("stored episode risk level unknown"))?,
+        ever_high,
+        reported_missing_at,
+        returned_at,
+        changed_at,
+    })
 }
 
 /// Every episode of the child, under any of their police identities.
@@ -86,17 +150,15 @@ pub async fn of_child(conn: &mut PgConnection, child_id: ChildId) -> anyhow::Res
     .await?;
     rows.into_iter()
         .map(|r| {
-            Ok(Episode {
-                episode_id: EpisodeId::parse(&r.episode_id)?,
-                status: EpisodeStatus::parse(&r.status)
-                    .ok_or_else(|| anyhow::anyhow!("stored episode status unknown"))?,
-                risk_level: RiskLevel::parse(&r.risk_level)
-                    .ok_or_else(|| anyhow::anyhow!("stored episode risk level unknown"))?,
-                ever_high: r.ever_high,
-                reported_missing_at: r.reported_missing_at,
-                returned_at: r.returned_at,
-                changed_at: r.changed_at,
-            })
+            episode_from_row(
+                &r.episode_id,
+                &r.status,
+                &r.risk_level,
+                r.ever_high,
+                r.reported_missing_at,
+                r.returned_at,
+                r.changed_at,
+            )
         })
         .collect()
 }

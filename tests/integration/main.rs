@@ -13,6 +13,7 @@ mod outbox;
 mod outcomes;
 mod pipeline;
 mod rejections;
+mod simulate;
 mod telemetry;
 mod timing;
 mod trigger_plans;
