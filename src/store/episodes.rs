@@ -26,12 +26,7 @@ pub async fn store(
 ) -> anyhow::Result<Stored> {
     let high = report.risk_level == RiskLevel::High;
     let revision = i32::try_from(report.revision)?;
-    let document = serde_json::json!({
-        "person": report.person,
-        "last_seen_at": report.last_seen_at,
-        "missing_from": report.missing_from,
-        "trigger_plan_in_place": report.trigger_plan_in_place,
-    });
+    let document = document(report);
     let applied = sqlx::query!(
         "INSERT INTO episodes (episode_id, police_person_id, revision, status, risk_level, ever_high,
                                reported_missing_at, returned_at, changed_at, report)
@@ -72,6 +67,17 @@ pub async fn store(
         }
     }
     Ok(Stored::Ignored)
+}
+
+/// What the store keeps of a report besides its columns; the import command
+/// keeps the same.
+pub fn document(report: &EpisodeReport) -> serde_json::Value {
+    serde_json::json!({
+        "person": report.person,
+        "last_seen_at": report.last_seen_at,
+        "missing_from": report.missing_from,
+        "trigger_plan_in_place": report.trigger_plan_in_place,
+    })
 }
 
 /// Every episode of the child, under any of their police identities.
