@@ -427,8 +427,11 @@ impl Drop for TestApp {
                     .build()
                 {
                     // Bounded, like every other wait on the servers.
-                    let removed = tokio::time::timeout(Duration::from_secs(60), leftovers.remove());
-                    let _ = runtime.block_on(removed);
+                    // The timer is made inside the runtime: outside it there
+                    // is no reactor, and the panic would skip the cleanup.
+                    let _ = runtime.block_on(async {
+                        tokio::time::timeout(Duration::from_secs(60), leftovers.remove()).await
+                    });
                 }
             })
             .join();
