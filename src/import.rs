@@ -227,19 +227,11 @@ pub async fn import_file(
         let (path, options) = (path.to_owned(), options.clone());
         tokio::task::spawn_blocking(move || read_file(&path, &options, batches))
     };
-    let (mut imported, mut skipped, mut batches) = (0u64, 0u64, 0u32);
+    let (mut imported, mut skipped) = (0u64, 0u64);
     while let Some(batch) = received.recv().await {
         let (new, held) = write_batch(pool, &batch.rows, options).await?;
         imported += new;
         skipped += held;
-        batches += 1;
-        // Into a new or small store, the planner's statistics lag what
-        // the import adds (autovacuum waits a minute) and a plan made for
-        // an empty table scans it whole per key, slowing each batch as the
-        // tables grow: refresh them after batch 1, 4, 16, 64...
-        if batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0 {
-            store::import::analyze(pool).await?;
-        }
         bar.set_position(batch.end_byte);
         bar.set_message(format!("{imported} imported, {skipped} skipped"));
     }
@@ -592,6 +584,7 @@ async fn write_batch(
     loop {
         let mut tx = pool.begin().await?;
         let written = async {
+            store::import::plan_each_statement(&mut tx).await?;
             link_persons(&mut tx, rows, options).await?;
             store_episodes(&mut tx, rows, options.now).await
         }

@@ -244,6 +244,7 @@ async fn import(
         println!("all rejections written to {}", rejects.display());
     }
     if summary.rejected > 0 {
+        std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
         std::process::exit(2);
     }
     Ok(())

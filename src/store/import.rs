@@ -181,10 +181,13 @@ pub async fn remember_high(
     .await
 }
 
-/// Fresh planner statistics for the tables the import grows.
-pub async fn analyze(pool: &sqlx::PgPool) -> sqlx::Result<()> {
-    sqlx::query!("ANALYZE episodes, police_persons, children")
-        .execute(pool)
+/// For the rest of the transaction, plans every statement for the tables
+/// as they are now. A cached generic plan made while the import started on
+/// small tables (a full scan per key, say) would otherwise stay for the
+/// whole run and slow each batch as the tables grow.
+pub async fn plan_each_statement(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::raw_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(conn)
         .await?;
     Ok(())
 }
