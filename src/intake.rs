@@ -276,8 +276,7 @@ impl Intake {
         }
     }
 
-    /// Folds child `from` into child `into`: police identities move, agenda
-    /// items for the same meeting merge, nothing is lost.
+    /// Folds child `from` into child `into` (see [`absorb`]).
     async fn absorb(
         &self,
         conn: &mut PgConnection,
@@ -285,21 +284,7 @@ impl Intake {
         into: ChildId,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        for child in [from.min(into), from.max(into)] {
-            children::lock(conn, child).await?;
-        }
-        let open = agenda::open_items(conn, from, now).await?;
-        children::absorb_police_links(conn, from, into).await?;
-        let episodes = episodes::of_child(conn, into).await?;
-        for (meeting, item) in open {
-            if let Some(held) = agenda::item(conn, meeting.date, into).await? {
-                let merged = held.merged_with(&item, &episodes, &self.thresholds);
-                agenda::save(conn, &meeting, into, &merged).await?;
-            }
-        }
-        agenda::move_items(conn, from, into).await?;
-        children::delete(conn, from).await?;
-        Ok(())
+        absorb(conn, from, into, now, &self.thresholds).await
     }
 
     async fn apply_child(
@@ -527,6 +512,33 @@ impl Intake {
         }
         Ok(())
     }
+}
+
+/// Folds child `from` into child `into`: police identities move, agenda
+/// items for the same meeting merge, nothing is lost. Shared with the import
+/// command, which joins identities as intake does.
+pub(crate) async fn absorb(
+    conn: &mut PgConnection,
+    from: ChildId,
+    into: ChildId,
+    now: DateTime<Utc>,
+    thresholds: &Thresholds,
+) -> anyhow::Result<()> {
+    for child in [from.min(into), from.max(into)] {
+        children::lock(conn, child).await?;
+    }
+    let open = agenda::open_items(conn, from, now).await?;
+    children::absorb_police_links(conn, from, into).await?;
+    let episodes = episodes::of_child(conn, into).await?;
+    for (meeting, item) in open {
+        if let Some(held) = agenda::item(conn, meeting.date, into).await? {
+            let merged = held.merged_with(&item, &episodes, thresholds);
+            agenda::save(conn, &meeting, into, &merged).await?;
+        }
+    }
+    agenda::move_items(conn, from, into).await?;
+    children::delete(conn, from).await?;
+    Ok(())
 }
 
 /// Failures that time may cure: the database unreachable, restarting,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod contract;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod inbound;
 pub mod intake;
 pub mod meetings;

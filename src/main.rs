@@ -47,6 +47,20 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AgendaFormat::Table)]
         format: AgendaFormat,
     },
+    /// Backfill historical police missing episodes from a CSV export or a
+    /// JSONL file (README "Import"): highest revision wins, no effects sent.
+    /// Applies the migrations first. Exits 2 when rows were rejected.
+    Import {
+        /// The file: columns as documented (CSV), or one episode's `data`
+        /// or whole CloudEvent a line (JSONL).
+        file: PathBuf,
+        /// Default: from the file's extension (.csv, .jsonl or .ndjson).
+        #[arg(long, value_enum)]
+        format: Option<ImportFormat>,
+        /// Write every rejection (line, field, rule; never the value) here.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+    },
     /// Cancel or move a Wednesday meeting (R2.4); its children roll to the
     /// meeting that replaces it. Reads and writes the database only.
     Meeting {
@@ -111,6 +125,12 @@ enum AgendaFormat {
     Json,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ImportFormat {
+    Csv,
+    Jsonl,
+}
+
 fn parse_meeting_date(raw: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .ok()
@@ -140,6 +160,11 @@ async fn main() -> anyhow::Result<()> {
             until,
         } => simulate(&settings, &file, format, until)?,
         Command::Agenda { date, format } => print_agenda(&settings, date, format).await?,
+        Command::Import {
+            file,
+            format,
+            rejects,
+        } => import(&settings, &file, format, rejects).await?,
         Command::Meeting { change } => {
             let pool = vemt::store::connect(&settings.database).await?;
             vemt::store::MIGRATOR
@@ -245,6 +270,47 @@ fn simulate(
         .lock()
         .write_all(out.as_bytes())
         .context("writing to stdout")?;
+    Ok(())
+}
+
+/// `vemt import`: the summary to stdout; the progress bar only on a
+/// terminal's stderr.
+async fn import(
+    settings: &Settings,
+    file: &std::path::Path,
+    format: Option<ImportFormat>,
+    rejects: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    use vemt::import::{Format, ImportOptions};
+    let format = match format {
+        Some(ImportFormat::Csv) => Format::Csv,
+        Some(ImportFormat::Jsonl) => Format::Jsonl,
+        None => Format::from_path(file).with_context(|| {
+            format!(
+                "{}: cannot tell the format from the extension: pass --format csv or --format jsonl",
+                file.display()
+            )
+        })?,
+    };
+    let pool = vemt::store::connect(&settings.database).await?;
+    vemt::store::MIGRATOR
+        .run(&pool)
+        .await
+        .context("applying migrations")?;
+    let mut options = ImportOptions::new(format, chrono::Utc::now(), settings.criteria);
+    options.progress = std::io::stderr().is_terminal();
+    options.rejects = rejects.clone();
+    let summary = vemt::import::import_file(&pool, file, &options).await?;
+    pool.close().await;
+    print!("{summary}");
+    if let Some(rejects) = rejects {
+        println!("all rejections written to {}", rejects.display());
+    }
+    if summary.rejected > 0 {
+        std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
+        std::process::exit(2);
+    }
     Ok(())
 }
 

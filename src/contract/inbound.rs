@@ -170,6 +170,24 @@ pub fn parse_inbound(
     Ok(InboundEvent { envelope, payload })
 }
 
+/// The `data` of one `police.missing-episode.v1`, by the rules a live event
+/// meets, with paths rooted at `$`: the import command reads history rows
+/// this way, so a backfill and the feed accept exactly the same episodes.
+pub fn parse_missing_episode_data(
+    data: &Map<String, Value>,
+    now: DateTime<Utc>,
+    limits: &Limits,
+) -> Result<EpisodeReport, Rejection> {
+    missing_episode(&Object {
+        map: data,
+        path: "$".to_owned(),
+        clock: Clock {
+            now,
+            max_future: limits.max_future,
+        },
+    })
+}
+
 /// Whether `{`/`[` nest deeper than `max` outside JSON strings. A cheap scan
 /// run before serde_json, so a deeply nested body costs no recursion.
 fn nests_deeper_than(text: &str, max: usize) -> bool {

@@ -57,12 +57,7 @@ pub async fn store(
         Revision::Applied(episode) => episode,
     };
     let revision = i32::try_from(report.revision)?;
-    let document = serde_json::json!({
-        "person": report.person,
-        "last_seen_at": report.last_seen_at,
-        "missing_from": report.missing_from,
-        "trigger_plan_in_place": report.trigger_plan_in_place,
-    });
+    let document = document(report);
     let applied = sqlx::query!(
         "INSERT INTO episodes (episode_id, police_person_id, revision, status, risk_level, ever_high,
                                reported_missing_at, returned_at, changed_at, report)
@@ -135,6 +130,17 @@ fn episode_from_row(
         reported_missing_at,
         returned_at,
         changed_at,
+    })
+}
+
+/// What the store keeps of a report besides its columns; the import command
+/// keeps the same.
+pub fn document(report: &EpisodeReport) -> serde_json::Value {
+    serde_json::json!({
+        "person": report.person,
+        "last_seen_at": report.last_seen_at,
+        "missing_from": report.missing_from,
+        "trigger_plan_in_place": report.trigger_plan_in_place,
     })
 }
 

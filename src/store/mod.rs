@@ -5,6 +5,7 @@ pub mod agenda;
 pub mod children;
 pub mod collations;
 pub mod episodes;
+pub mod import;
 pub mod inbox;
 pub mod meetings;
 pub mod metrics;

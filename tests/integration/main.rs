@@ -6,6 +6,7 @@ mod collation;
 mod helpers;
 mod http;
 mod identity;
+mod import;
 mod meetings;
 mod metrics;
 mod notify;

@@ -1,0 +1,1082 @@
+//! `vemt import`: backfills police missing episodes from a CSV export or a
+//! JSONL file into the store, with the live intake's semantics (highest
+//! revision wins, `ever_high` kept, police persons linked to children as
+//! R7.1 says) and none of its effects: no outbox rows, no agenda items. The
+//! history counts when each child is next evaluated.
+//!
+//! Every row is checked by the contract parser itself, so a backfill accepts
+//! exactly what the live feed accepts. A refused row is reported by line,
+//! field and rule, never by value (R8.4).
+//!
+//! A reader thread parses while the database writes the previous batch; each
+//! batch is one transaction of a few set-based statements, so a run stopped
+//! midway keeps whole batches and a second run skips them.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
+
+use crate::contract::inbound::{
+    InboundPayload, Limits, Rejection, parse_inbound, parse_missing_episode_data,
+};
+use crate::domain::criteria::Thresholds;
+use crate::domain::episode::{EpisodeReport, RiskLevel};
+use crate::domain::ids::{LcsPersonId, PolicePersonId};
+use crate::store::{self, children, episodes};
+
+/// Rows per transaction. A batch locks the identities it creates or joins
+/// (two advisory locks per new police person at most); 1,000 rows keeps that
+/// well inside PostgreSQL's shared lock table (64 x max_connections).
+pub const DEFAULT_BATCH_ROWS: usize = 1000;
+
+/// Rejections the summary lists; the `--rejects` file gets them all.
+pub const SHOWN_REJECTIONS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    /// `.csv`, or `.jsonl` / `.ndjson`, in any case.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        match extension.as_str() {
+            "csv" => Some(Self::Csv),
+            "jsonl" | "ndjson" => Some(Self::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub format: Format,
+    /// Timestamps more than `limits.max_future` after this, and dates of
+    /// birth after its day, are refused, as live.
+    pub now: DateTime<Utc>,
+    /// For merging agenda items when a row joins an unmatched child to a
+    /// known one (R7.1), as intake does.
+    pub thresholds: Thresholds,
+    pub limits: Limits,
+    pub batch_rows: usize,
+    /// Draw a progress bar on stderr (the caller checks it is a terminal).
+    pub progress: bool,
+    /// Every rejection, one a line, goes to this file when given.
+    pub rejects: Option<PathBuf>,
+}
+
+impl ImportOptions {
+    pub fn new(format: Format, now: DateTime<Utc>, thresholds: Thresholds) -> Self {
+        Self {
+            format,
+            now,
+            thresholds,
+            limits: Limits::default(),
+            batch_rows: DEFAULT_BATCH_ROWS,
+            progress: false,
+            rejects: None,
+        }
+    }
+}
+
+/// A refused row: where and which rule, never the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowRejection {
+    pub line: u64,
+    /// The CSV column, or the JSON path in a JSONL line.
+    pub field: String,
+    pub rule: String,
+}
+
+impl fmt::Display for RowRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}: {}", self.line, self.field, self.rule)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Data rows (CSV records after the header, non-blank JSONL lines).
+    pub read: u64,
+    /// Rows that changed the store: a new episode, a newer revision, or an
+    /// older revision graded high that the store had not seen high (R1.1).
+    pub imported: u64,
+    /// Valid rows the store already held at that revision or newer.
+    pub skipped: u64,
+    pub rejected: u64,
+    /// The first [`SHOWN_REJECTIONS`] rejections, in file order.
+    pub first_rejections: Vec<RowRejection>,
+    /// CSV header names that are not columns of the import (not read).
+    pub ignored_columns: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn rows_per_second(&self) -> f64 {
+        self.read as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "read {} rows: {} imported, {} skipped (held at that revision or newer), {} rejected; {:.2} s, {:.0} rows/s",
+            self.read,
+            self.imported,
+            self.skipped,
+            self.rejected,
+            self.elapsed.as_secs_f64(),
+            self.rows_per_second()
+        )?;
+        if !self.ignored_columns.is_empty() {
+            writeln!(f, "columns not read: {}", self.ignored_columns.join(", "))?;
+        }
+        for rejection in &self.first_rejections {
+            writeln!(f, "rejected {rejection}")?;
+        }
+        if self.rejected > self.first_rejections.len() as u64 {
+            writeln!(
+                f,
+                "... and {} more rejected",
+                self.rejected - self.first_rejections.len() as u64
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How a CSV cell becomes the JSON value the contract parser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    Text,
+    /// Digits become a JSON number; anything else stays text, which the
+    /// parser refuses with its own rule.
+    Integer,
+    /// `true` / `false`; anything else stays text, refused likewise.
+    Boolean,
+}
+
+/// One CSV column: a field of `police.missing-episode.v1` with the `person.`
+/// prefix dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub in_person: bool,
+    /// As the contract says. Checked on the header so a file that lacks a
+    /// whole column fails once, not on every row; a unit test holds this
+    /// to the parser's own rules.
+    pub required: bool,
+    cell: Cell,
+}
+
+const fn column(name: &'static str, in_person: bool, required: bool, cell: Cell) -> Column {
+    Column {
+        name,
+        in_person,
+        required,
+        cell,
+    }
+}
+
+pub const COLUMNS: [Column; 15] = [
+    column("episode_id", false, true, Cell::Text),
+    column("revision", false, true, Cell::Integer),
+    column("police_person_id", true, true, Cell::Text),
+    column("lcs_person_id", true, false, Cell::Text),
+    column("given_name", true, true, Cell::Text),
+    column("family_name", true, true, Cell::Text),
+    column("date_of_birth", true, true, Cell::Text),
+    column("gender", true, false, Cell::Text),
+    column("status", false, true, Cell::Text),
+    column("risk_level", false, true, Cell::Text),
+    column("reported_missing_at", false, true, Cell::Text),
+    column("last_seen_at", false, false, Cell::Text),
+    column("returned_at", false, false, Cell::Text),
+    column("missing_from", false, false, Cell::Text),
+    column("trigger_plan_in_place", false, false, Cell::Boolean),
+];
+
+/// Imports `path` into the store behind `pool`. Fails, keeping the batches
+/// already committed, when the file cannot be read, its CSV header lacks a
+/// required column, or the database fails; bad rows are counted instead.
+pub async fn import_file(
+    pool: &PgPool,
+    path: &Path,
+    options: &ImportOptions,
+) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let bar = progress_bar(options.progress, size)?;
+    let (batches, mut received) = mpsc::channel::<Batch>(2);
+    let reading = {
+        let (path, options) = (path.to_owned(), options.clone());
+        tokio::task::spawn_blocking(move || read_file(&path, &options, batches))
+    };
+    let (mut imported, mut skipped) = (0u64, 0u64);
+    while let Some(batch) = received.recv().await {
+        let (new, held) = write_batch(pool, &batch.rows, options).await?;
+        imported += new;
+        skipped += held;
+        bar.set_position(batch.end_byte);
+        bar.set_message(format!("{imported} imported, {skipped} skipped"));
+    }
+    let tally = reading.await.context("the file reader panicked")??;
+    bar.finish_and_clear();
+    Ok(Summary {
+        read: tally.read,
+        imported,
+        skipped,
+        rejected: tally.rejected,
+        first_rejections: tally.first_rejections,
+        ignored_columns: tally.ignored_columns,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn progress_bar(visible: bool, bytes: u64) -> anyhow::Result<ProgressBar> {
+    if !visible {
+        return Ok(ProgressBar::hidden());
+    }
+    let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {percent:>3}% {msg}, eta {eta}",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    Ok(bar)
+}
+
+// ---- reading: bytes to checked reports, on a blocking thread ----
+
+struct Row {
+    line: u64,
+    report: EpisodeReport,
+}
+
+struct Batch {
+    rows: Vec<Row>,
+    /// Where in the file the batch ends, for the progress bar.
+    end_byte: u64,
+}
+
+#[derive(Default)]
+struct Tally {
+    read: u64,
+    rejected: u64,
+    first_rejections: Vec<RowRejection>,
+    ignored_columns: Vec<String>,
+}
+
+/// Collects checked rows into batches and rejections into the tally.
+struct Sink {
+    batches: mpsc::Sender<Batch>,
+    rows: Vec<Row>,
+    batch_rows: usize,
+    tally: Tally,
+    rejects: Option<BufWriter<File>>,
+}
+
+impl Sink {
+    fn take(
+        &mut self,
+        line: u64,
+        parsed: Result<EpisodeReport, Refusal>,
+        end_byte: u64,
+    ) -> anyhow::Result<()> {
+        self.tally.read += 1;
+        match parsed {
+            Ok(report) => {
+                self.rows.push(Row { line, report });
+                if self.rows.len() >= self.batch_rows {
+                    self.send(end_byte)?;
+                }
+            }
+            Err(Refusal { field, rule }) => {
+                let rejection = RowRejection { line, field, rule };
+                self.tally.rejected += 1;
+                if let Some(out) = &mut self.rejects {
+                    writeln!(out, "{rejection}").context("writing the rejects file")?;
+                }
+                if self.tally.first_rejections.len() < SHOWN_REJECTIONS {
+                    self.tally.first_rejections.push(rejection);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, end_byte: u64) -> anyhow::Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::replace(&mut self.rows, Vec::with_capacity(self.batch_rows));
+        // Fails only when the writer has stopped on an error of its own,
+        // which the caller reports instead.
+        self.batches
+            .blocking_send(Batch { rows, end_byte })
+            .map_err(|_| anyhow::anyhow!("import stopped"))
+    }
+
+    fn finish(mut self, end_byte: u64) -> anyhow::Result<Tally> {
+        self.send(end_byte)?;
+        if let Some(mut out) = self.rejects.take() {
+            out.flush().context("writing the rejects file")?;
+        }
+        Ok(self.tally)
+    }
+}
+
+/// Why a row was refused: a CSV column or JSON path, and the rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Refusal {
+    field: String,
+    rule: String,
+}
+
+impl Refusal {
+    fn new(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+fn read_file(
+    path: &Path,
+    options: &ImportOptions,
+    batches: mpsc::Sender<Batch>,
+) -> anyhow::Result<Tally> {
+    let rejects = options
+        .rejects
+        .as_ref()
+        .map(|p| {
+            File::create(p)
+                .map(BufWriter::new)
+                .with_context(|| format!("creating {}", p.display()))
+        })
+        .transpose()?;
+    let mut sink = Sink {
+        batches,
+        rows: Vec::with_capacity(options.batch_rows),
+        batch_rows: options.batch_rows.max(1),
+        tally: Tally::default(),
+        rejects,
+    };
+    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let end = match options.format {
+        Format::Csv => read_csv(file, options, &mut sink)?,
+        Format::Jsonl => read_jsonl(file, options, &mut sink)?,
+    };
+    sink.finish(end)
+}
+
+fn read_csv(file: File, options: &ImportOptions, sink: &mut Sink) -> anyhow::Result<u64> {
+    let mut reader = csv::ReaderBuilder::new()
+        // A short or long row is one bad row, not the end of the import.
+        .flexible(true)
+        .from_reader(BufReader::with_capacity(1 << 16, file));
+    let header = reader
+        .byte_headers()
+        .context("line 1: the CSV header cannot be read")?
+        .clone();
+    let layout = CsvLayout::of(&header)?;
+    sink.tally.ignored_columns = layout.ignored.clone();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let more = reader.read_byte_record(&mut record).with_context(|| {
+            format!(
+                "line {}: the CSV file cannot be read",
+                reader.position().line()
+            )
+        })?;
+        if !more {
+            break;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let parsed = layout.row(&record, options);
+        sink.take(line, parsed, reader.position().byte())?;
+    }
+    Ok(reader.position().byte())
+}
+
+/// Which header position holds which column.
+struct CsvLayout {
+    columns: Vec<(usize, &'static Column)>,
+    width: usize,
+    ignored: Vec<String>,
+}
+
+impl CsvLayout {
+    fn of(header: &csv::ByteRecord) -> anyhow::Result<Self> {
+        let mut columns: Vec<(usize, &'static Column)> = Vec::new();
+        let mut ignored = Vec::new();
+        for (index, raw) in header.iter().enumerate() {
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| {
+                    anyhow::anyhow!("line 1: header: column {} must be valid UTF-8", index + 1)
+                })?
+                .trim();
+            match COLUMNS.iter().find(|c| c.name == name) {
+                Some(column) if columns.iter().any(|(_, c)| c.name == name) => {
+                    anyhow::bail!("line 1: header: column `{}` must appear once", column.name)
+                }
+                Some(column) => columns.push((index, column)),
+                None => ignored.push(name.to_owned()),
+            }
+        }
+        let missing: Vec<&str> = COLUMNS
+            .iter()
+            .filter(|c| c.required && !columns.iter().any(|(_, held)| held.name == c.name))
+            .map(|c| c.name)
+            .collect();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "line 1: header: required columns missing: {}",
+                missing.join(", ")
+            );
+        }
+        Ok(Self {
+            columns,
+            width: header.len(),
+            ignored,
+        })
+    }
+
+    /// The row as the `data` object of an event, then through the parser.
+    fn row(
+        &self,
+        record: &csv::ByteRecord,
+        options: &ImportOptions,
+    ) -> Result<EpisodeReport, Refusal> {
+        if record.len() != self.width {
+            return Err(Refusal::new(
+                "row",
+                format!(
+                    "must have {} fields like the header, not {}",
+                    self.width,
+                    record.len()
+                ),
+            ));
+        }
+        let mut data = Map::new();
+        let mut person = Map::new();
+        for &(index, column) in &self.columns {
+            let raw = record.get(index).unwrap_or_default();
+            if raw.is_empty() {
+                continue; // absent, as a missing or null JSON field
+            }
+            let text = std::str::from_utf8(raw)
+                .map_err(|_| Refusal::new(column.name, "must be valid UTF-8"))?;
+            let value = match column.cell {
+                Cell::Integer if text.bytes().all(|b| b.is_ascii_digit()) => text
+                    .parse::<u64>()
+                    .map_or_else(|_| Value::from(text), Value::from),
+                Cell::Boolean if text == "true" => Value::Bool(true),
+                Cell::Boolean if text == "false" => Value::Bool(false),
+                _ => Value::from(text),
+            };
+            let target = if column.in_person {
+                &mut person
+            } else {
+                &mut data
+            };
+            target.insert(column.name.to_owned(), value);
+        }
+        data.insert("person".to_owned(), Value::Object(person));
+        let report = parse_missing_episode_data(&data, options.now, &options.limits).map_err(
+            |Rejection { path, rule }| {
+                // Flattened columns are unique by their last path segment.
+                Refusal::new(path.rsplit('.').next().unwrap_or(&path), rule)
+            },
+        )?;
+        storable(report, "revision")
+    }
+}
+
+fn read_jsonl(file: File, options: &ImportOptions, sink: &mut Sink) -> anyhow::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut buffer = Vec::new();
+    let (mut line, mut offset) = (0u64, 0u64);
+    loop {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .with_context(|| format!("line {}: the file cannot be read", line + 1))?;
+        if read == 0 {
+            break;
+        }
+        line += 1;
+        offset += read as u64;
+        let text = buffer.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        sink.take(line, jsonl_row(text, options), offset)?;
+    }
+    Ok(offset)
+}
+
+/// A line is either the `data` object of a `police.missing-episode.v1` or
+/// the whole CloudEvent (an object with `specversion`), as `vemt publish`
+/// takes; either way the live parser judges it.
+fn jsonl_row(line: &[u8], options: &ImportOptions) -> Result<EpisodeReport, Refusal> {
+    let limits = &options.limits;
+    if line.len() > limits.max_body_bytes {
+        return Err(Refusal::new(
+            "$",
+            format!("line must be at most {} bytes", limits.max_body_bytes),
+        ));
+    }
+    let value: Value =
+        serde_json::from_slice(line).map_err(|_| Refusal::new("$", "must be valid JSON"))?;
+    let Value::Object(map) = &value else {
+        return Err(Refusal::new("$", "must be a JSON object"));
+    };
+    let refused = |Rejection { path, rule }| Refusal::new(path, rule);
+    if !map.contains_key("specversion") {
+        let report = parse_missing_episode_data(map, options.now, limits).map_err(refused)?;
+        return storable(report, "$.revision");
+    }
+    let event = parse_inbound(line, options.now, limits).map_err(refused)?;
+    match event.payload {
+        InboundPayload::MissingEpisode(report) => storable(report, "$.data.revision"),
+        _ => Err(Refusal::new("$.type", "must be police.missing-episode.v1")),
+    }
+}
+
+/// The store keeps revisions as PostgreSQL `integer`.
+fn storable(report: EpisodeReport, revision_field: &str) -> Result<EpisodeReport, Refusal> {
+    if i32::try_from(report.revision).is_err() {
+        return Err(Refusal::new(
+            revision_field,
+            format!("must be at most {}", i32::MAX),
+        ));
+    }
+    Ok(report)
+}
+
+// ---- writing: one transaction per batch ----
+
+async fn write_batch(
+    pool: &PgPool,
+    rows: &[Row],
+    options: &ImportOptions,
+) -> anyhow::Result<(u64, u64)> {
+    let mut attempt = 0u32;
+    loop {
+        let mut tx = pool.begin().await?;
+        let written = async {
+            store::import::plan_each_statement(&mut tx).await?;
+            link_persons(&mut tx, rows, options).await?;
+            store_episodes(&mut tx, rows, options.now).await
+        }
+        .await;
+        let outcome = match written {
+            Ok(counts) => tx.commit().await.map(|()| counts).map_err(Into::into),
+            Err(err) => Err(err),
+        };
+        match outcome {
+            Ok(counts) => return Ok(counts),
+            // A deadlock or a dropped connection: the batch is whole or
+            // absent, so it can run again.
+            Err(err) if attempt < 3 && crate::intake::is_transient_error(&err) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(err) => {
+                return Err(err.context(format!("importing the batch from line {}", rows[0].line)));
+            }
+        }
+    }
+}
+
+/// Links each police person of the batch to a child as intake's
+/// `reported_child` would (R7.1), set-based for the common cases. A person
+/// already linked to a matched child needs nothing; only those created or
+/// joined are locked, with the keys intake locks.
+async fn link_persons(
+    conn: &mut PgConnection,
+    rows: &[Row],
+    options: &ImportOptions,
+) -> anyhow::Result<()> {
+    // Each person with the first LCS id a row names them with: in file
+    // order, the first such row is the one intake would link by.
+    let mut persons: Vec<(&PolicePersonId, Option<&LcsPersonId>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for row in rows {
+        let person = &row.report.person;
+        let lcs = person.lcs_person_id.as_ref();
+        match index.get(person.police_person_id.as_str()) {
+            Some(&at) => {
+                if persons[at].1.is_none() {
+                    persons[at].1 = lcs;
+                }
+            }
+            None => {
+                index.insert(person.police_person_id.as_str(), persons.len());
+                persons.push((&person.police_person_id, lcs));
+            }
+        }
+    }
+    let ids = |list: &[(&PolicePersonId, Option<&LcsPersonId>)]| -> Vec<String> {
+        list.iter().map(|(p, _)| p.as_str().to_owned()).collect()
+    };
+    let needs_work =
+        |linked: &HashMap<String, bool>,
+         (police, lcs): &(&PolicePersonId, Option<&LcsPersonId>)| {
+            match linked.get(police.as_str()) {
+                None => true,
+                Some(&matched) => !matched && lcs.is_some(),
+            }
+        };
+    let linked = store::import::linked_persons(conn, &ids(&persons)).await?;
+    let work: Vec<_> = persons
+        .into_iter()
+        .filter(|person| needs_work(&linked, person))
+        .collect();
+    if work.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<String> = work
+        .iter()
+        .flat_map(|(police, lcs)| {
+            std::iter::once(format!("police:{police}")).chain(lcs.map(|l| format!("lcs:{l}")))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    store::import::lock_sorted_keys(conn, &keys).await?;
+    // Read again under the locks: the live intake may have linked some.
+    let linked = store::import::linked_persons(conn, &ids(&work)).await?;
+    let (mut police_with_lcs, mut lcs_of_police, mut unmatched) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for (police, lcs) in work {
+        match (linked.get(police.as_str()), lcs) {
+            (None, Some(lcs)) => {
+                police_with_lcs.push(police.as_str().to_owned());
+                lcs_of_police.push(lcs.as_str().to_owned());
+            }
+            (None, None) => unmatched.push(police.as_str().to_owned()),
+            (Some(false), Some(lcs)) => join(conn, police, lcs, options).await?,
+            (Some(_), _) => {}
+        }
+    }
+    if !police_with_lcs.is_empty() {
+        store::import::link_to_lcs_children(conn, &police_with_lcs, &lcs_of_police).await?;
+    }
+    if !unmatched.is_empty() {
+        store::import::create_unmatched(conn, &unmatched).await?;
+    }
+    Ok(())
+}
+
+/// An unmatched child now named with an LCS id: intake's `join`.
+async fn join(
+    conn: &mut PgConnection,
+    police: &PolicePersonId,
+    lcs: &LcsPersonId,
+    options: &ImportOptions,
+) -> anyhow::Result<()> {
+    let Some((unmatched, None)) = children::by_police_person(conn, police).await? else {
+        return Ok(());
+    };
+    match children::by_lcs_person(conn, lcs).await? {
+        None => children::set_lcs_person(conn, unmatched, lcs).await?,
+        Some(known) => {
+            crate::intake::absorb(conn, unmatched, known, options.now, &options.thresholds).await?
+        }
+    }
+    Ok(())
+}
+
+/// When an imported row last changed the episode, as far as the row can
+/// tell: its return, else its report (never after the import). Stamping
+/// the import time instead would make years of history look "updated since
+/// the last review" (R2.1) and put every reviewed child's old high-risk or
+/// long episodes back in view.
+fn changed_at(report: &EpisodeReport, now: DateTime<Utc>) -> DateTime<Utc> {
+    report
+        .returned_at
+        .map_or(report.reported_missing_at, |r| {
+            r.max(report.reported_missing_at)
+        })
+        .min(now)
+}
+
+/// One episode as the batch leaves it, against what the store held.
+struct EpisodeState {
+    held_high: bool,
+    revision: i64,
+    ever_high: bool,
+    /// The row that holds the newest revision, when the batch has one newer
+    /// than the store's.
+    newest: Option<usize>,
+    /// The latest time of the rows graded high.
+    high_at: Option<DateTime<Utc>>,
+    /// Rows that change the episode, in file order, as intake counts them.
+    changing_rows: u64,
+}
+
+/// Stores the batch's episodes: the newest revision of each, when newer
+/// than the store's (R8.2), and `ever_high` from every row (R1.1). Returns
+/// (rows imported, rows skipped).
+async fn store_episodes(
+    conn: &mut PgConnection,
+    rows: &[Row],
+    now: DateTime<Utc>,
+) -> anyhow::Result<(u64, u64)> {
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.report.episode_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let held = store::import::held_episodes(conn, &ids).await?;
+    let mut states: HashMap<&str, EpisodeState> = HashMap::with_capacity(ids.len());
+    for (at, row) in rows.iter().enumerate() {
+        let report = &row.report;
+        let id = report.episode_id.as_str();
+        let state = states.entry(id).or_insert_with(|| {
+            let (revision, high) = held.get(id).copied().unwrap_or((0, false));
+            EpisodeState {
+                held_high: high,
+                revision: i64::from(revision),
+                ever_high: high,
+                newest: None,
+                high_at: None,
+                changing_rows: 0,
+            }
+        });
+        let high = report.risk_level == RiskLevel::High;
+        let newer = i64::from(report.revision) > state.revision;
+        if newer || (high && !state.ever_high) {
+            state.changing_rows += 1;
+        }
+        if newer {
+            state.revision = i64::from(report.revision);
+            state.newest = Some(at);
+        }
+        if high {
+            state.ever_high = true;
+            state.high_at = state.high_at.max(Some(changed_at(report, now)));
+        }
+    }
+
+    let mut columns = store::import::EpisodeColumns::default();
+    let (mut high_ids, mut high_times) = (Vec::new(), Vec::new());
+    for (id, state) in &states {
+        match state.newest {
+            Some(at) => {
+                let report = &rows[at].report;
+                columns.episode_id.push((*id).to_owned());
+                columns
+                    .police_person_id
+                    .push(report.person.police_person_id.as_str().to_owned());
+                columns.revision.push(i32::try_from(report.revision)?);
+                columns.status.push(report.status.as_str().to_owned());
+                columns
+                    .risk_level
+                    .push(report.risk_level.as_str().to_owned());
+                columns.ever_high.push(state.ever_high);
+                columns.reported_missing_at.push(report.reported_missing_at);
+                columns.returned_at.push(report.returned_at);
+                columns.changed_at.push(changed_at(report, now));
+                columns.report.push(episodes::document(report));
+            }
+            None => {
+                if let (Some(at), false) = (state.high_at, state.held_high) {
+                    high_ids.push((*id).to_owned());
+                    high_times.push(at);
+                }
+            }
+        }
+    }
+    let mut applied: HashSet<String> = HashSet::new();
+    if !columns.episode_id.is_empty() {
+        applied.extend(store::import::upsert_episodes(conn, &columns).await?);
+    }
+    if !high_ids.is_empty() {
+        applied.extend(store::import::remember_high(conn, &high_ids, &high_times).await?);
+    }
+    // An episode the live intake moved on meanwhile was not written: its
+    // rows count as skipped.
+    let imported: u64 = states
+        .iter()
+        .filter(|(id, _)| applied.contains(**id))
+        .map(|(_, state)| state.changing_rows)
+        .sum();
+    Ok((imported, rows.len() as u64 - imported))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 16, 9, 0, 0).unwrap()
+    }
+
+    fn options() -> ImportOptions {
+        ImportOptions::new(Format::Csv, now(), Thresholds::default())
+    }
+
+    fn header() -> csv::ByteRecord {
+        csv::ByteRecord::from(COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>())
+    }
+
+    /// A valid row, as cells in `COLUMNS` order.
+    fn cells() -> Vec<String> {
+        [
+            "CP-1",
+            "2",
+            "P-1",
+            "LCS-1",
+            "Testchild",
+            "Example",
+            "2012-01-02",
+            "female",
+            "returned",
+            "high",
+            "2026-11-10T20:00:00Z",
+            "2026-11-10T18:00:00Z",
+            "2026-11-11T08:00:00+01:00",
+            "care",
+            "true",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn parse_cells(cells: &[String]) -> Result<EpisodeReport, Refusal> {
+        let layout = CsvLayout::of(&header()).expect("header");
+        layout.row(&csv::ByteRecord::from(cells.to_vec()), &options())
+    }
+
+    fn with(column: &str, value: &str) -> Vec<String> {
+        let mut row = cells();
+        let at = COLUMNS
+            .iter()
+            .position(|c| c.name == column)
+            .expect("column");
+        row[at] = value.to_owned();
+        row
+    }
+
+    #[test]
+    fn a_csv_row_reads_as_the_same_event_data() {
+        let report = parse_cells(&cells()).expect("valid row");
+        assert_eq!(report.episode_id.as_str(), "CP-1");
+        assert_eq!(report.revision, 2);
+        assert_eq!(
+            report.person.lcs_person_id.as_ref().map(|l| l.as_str()),
+            Some("LCS-1")
+        );
+        assert_eq!(report.risk_level, RiskLevel::High);
+        assert_eq!(report.trigger_plan_in_place, Some(true));
+        assert_eq!(
+            report.returned_at.map(|r| r.to_rfc3339()),
+            Some("2026-11-11T07:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn required_columns_agree_with_the_contract_parser() {
+        // An empty cell is an absent field: the parser must refuse exactly
+        // the columns marked required, naming the column.
+        for column in COLUMNS {
+            let mut row = with(column.name, "");
+            if column.name == "returned_at" {
+                row = with("status", "cancelled");
+                row[COLUMNS
+                    .iter()
+                    .position(|c| c.name == "returned_at")
+                    .unwrap()] = String::new();
+            }
+            let parsed = parse_cells(&row);
+            if column.required {
+                assert_eq!(
+                    parsed,
+                    Err(Refusal::new(column.name, "is required")),
+                    "{}",
+                    column.name
+                );
+            } else {
+                assert!(parsed.is_ok(), "{} is optional: {parsed:?}", column.name);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_cells_are_refused_by_the_live_rules_naming_the_column_not_the_value() {
+        let cases = [
+            ("revision", "0", "must be an integer >= 1"),
+            ("revision", "two", "must be an integer >= 1"),
+            ("revision", "2147483648", "must be at most 2147483647"),
+            ("date_of_birth", "04/03/2011", "must be a date YYYY-MM-DD"),
+            (
+                "risk_level",
+                "severe",
+                "must be one of: high, medium, low, no_apparent_risk, absent, very_low",
+            ),
+            (
+                "reported_missing_at",
+                "2026-11-10 20:00",
+                "must be an RFC 3339 timestamp with an offset",
+            ),
+            (
+                "returned_at",
+                "2026-11-10T19:00:00Z",
+                "must be at or after reported_missing_at when status is returned",
+            ),
+            ("trigger_plan_in_place", "yes", "must be a boolean"),
+            (
+                "police_person_id",
+                "P 1",
+                "must not contain whitespace or control characters",
+            ),
+        ];
+        for (column, value, rule) in cases {
+            let refused = parse_cells(&with(column, value)).expect_err(column);
+            assert_eq!(refused, Refusal::new(column, rule), "{column}");
+            assert!(
+                !refused.rule.contains(value),
+                "{column}: the rule repeats the value"
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_of_the_wrong_width_is_one_bad_row() {
+        let mut row = cells();
+        row.pop();
+        assert_eq!(
+            parse_cells(&row),
+            Err(Refusal::new(
+                "row",
+                "must have 15 fields like the header, not 14"
+            ))
+        );
+    }
+
+    #[test]
+    fn a_header_without_a_required_column_fails_naming_it_and_extra_columns_are_listed() {
+        let header = csv::ByteRecord::from(vec!["episode_id", "revision", "address"]);
+        let err = CsvLayout::of(&header).err().expect("refused").to_string();
+        assert!(
+            err.starts_with(
+                "line 1: header: required columns missing: police_person_id, given_name"
+            ),
+            "{err}"
+        );
+        let mut names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        names.push("address");
+        let layout = CsvLayout::of(&csv::ByteRecord::from(names)).expect("extra column ignored");
+        assert_eq!(layout.ignored, ["address"]);
+        let twice = csv::ByteRecord::from(
+            COLUMNS
+                .iter()
+                .map(|c| c.name)
+                .chain(["status"])
+                .collect::<Vec<_>>(),
+        );
+        let err = CsvLayout::of(&twice).err().expect("refused").to_string();
+        assert_eq!(err, "line 1: header: column `status` must appear once");
+    }
+
+    #[test]
+    fn a_jsonl_line_is_the_data_object_or_the_whole_cloud_event() {
+        let data = serde_json::json!({
+            "episode_id": "CP-9", "revision": 1,
+            "person": { "police_person_id": "P-9", "given_name": "Testchild", "family_name": "Example", "date_of_birth": "2012-01-02" },
+            "status": "open", "reported_missing_at": "2026-11-10T20:00:00Z", "risk_level": "absent"
+        });
+        let line = serde_json::to_vec(&data).unwrap();
+        let report = jsonl_row(&line, &options()).expect("data object");
+        assert_eq!(report.risk_level, RiskLevel::NoApparentRisk);
+        let event = serde_json::json!({
+            "specversion": "1.0", "id": "e-1", "source": "urn:test", "type": "police.missing-episode.v1", "data": data
+        });
+        let from_event =
+            jsonl_row(&serde_json::to_vec(&event).unwrap(), &options()).expect("event");
+        assert_eq!(from_event, report);
+
+        let mut other = event.clone();
+        other["type"] = "lcs.child.v1".into();
+        assert_eq!(
+            jsonl_row(&serde_json::to_vec(&other).unwrap(), &options()).map(|_| ()),
+            Err(Refusal::new("$.data.lcs_person_id", "is required")),
+            "the live parser judges the event first"
+        );
+        let mut no_family = data.clone();
+        no_family["person"]
+            .as_object_mut()
+            .unwrap()
+            .remove("family_name");
+        assert_eq!(
+            jsonl_row(&serde_json::to_vec(&no_family).unwrap(), &options()),
+            Err(Refusal::new("$.person.family_name", "is required"))
+        );
+        assert_eq!(
+            jsonl_row(b"{\"episode_id\": \"CP-", &options()),
+            Err(Refusal::new("$", "must be valid JSON"))
+        );
+        assert_eq!(
+            jsonl_row(b"[1]", &options()),
+            Err(Refusal::new("$", "must be a JSON object"))
+        );
+    }
+
+    #[test]
+    fn format_comes_from_the_extension() {
+        assert_eq!(
+            Format::from_path(Path::new("a/history.CSV")),
+            Some(Format::Csv)
+        );
+        assert_eq!(Format::from_path(Path::new("h.jsonl")), Some(Format::Jsonl));
+        assert_eq!(
+            Format::from_path(Path::new("h.ndjson")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(Format::from_path(Path::new("h.txt")), None);
+        assert_eq!(Format::from_path(Path::new("history")), None);
+    }
+
+    #[test]
+    fn changed_at_is_the_rows_own_latest_time_never_after_the_import() {
+        let report = parse_cells(&cells()).unwrap();
+        assert_eq!(changed_at(&report, now()), report.returned_at.unwrap());
+        let open = parse_cells(&{
+            let mut row = with("status", "open");
+            row[COLUMNS
+                .iter()
+                .position(|c| c.name == "returned_at")
+                .unwrap()] = String::new();
+            row
+        })
+        .unwrap();
+        assert_eq!(changed_at(&open, now()), open.reported_missing_at);
+        let early = open.reported_missing_at - chrono::Duration::hours(1);
+        assert_eq!(changed_at(&open, early), early);
+    }
+}
