@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use crate::contract::inbound::Rejection;
-use crate::domain::child::{Professional, VemtCategory};
+use crate::domain::child::VemtCategory;
 use crate::domain::effects::Effect;
 use crate::domain::episode::Gender;
 use crate::domain::ids::{EhmId, LcsPersonId};
@@ -97,11 +97,7 @@ async fn decided_child(
     .fetch_optional(conn)
     .await?;
     row.map(|r| {
-        let professionals: Vec<Professional> = match r.professionals {
-            serde_json::Value::Null => Vec::new(),
-            listed => serde_json::from_value(listed)
-                .map_err(|_| anyhow::anyhow!("stored professionals are malformed"))?,
-        };
+        let professionals = crate::store::professionals(r.professionals)?;
         Ok(DecidedChild {
             lcs_person_id: LcsPersonId::parse(&r.lcs_person_id)?,
             ehm_id: r.ehm_id.as_deref().map(EhmId::parse).transpose()?,

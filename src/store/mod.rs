@@ -27,6 +27,17 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub type ChildId = i64;
 
+/// The professionals of a stored LCS record (`[]` when it lists none).
+pub fn professionals(
+    stored: serde_json::Value,
+) -> anyhow::Result<Vec<crate::domain::child::Professional>> {
+    match stored {
+        serde_json::Value::Null => Ok(Vec::new()),
+        listed => serde_json::from_value(listed)
+            .map_err(|_| anyhow::anyhow!("stored professionals are malformed")),
+    }
+}
+
 /// Connects, creating the database first when configured to (local use).
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     use anyhow::Context as _;

@@ -37,11 +37,7 @@ pub async fn known_child(
     .fetch_optional(conn)
     .await?;
     row.map(|r| {
-        let professionals: Vec<Professional> = match r.professionals {
-            serde_json::Value::Null => Vec::new(),
-            listed => serde_json::from_value(listed)
-                .map_err(|_| anyhow::anyhow!("stored professionals are malformed"))?,
-        };
+        let professionals = super::professionals(r.professionals)?;
         Ok(KnownChild {
             child_id: r.child_id,
             vemt_active: r.vemt_active,

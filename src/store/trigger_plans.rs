@@ -6,7 +6,6 @@ use sqlx::PgConnection;
 
 use super::ChildId;
 use crate::domain::agenda::TriggerPlanRef;
-use crate::domain::child::Professional;
 use crate::domain::ids::{LcsPersonId, PolicePersonId, TriggerPlanId};
 use crate::domain::trigger_plan::{DocumentUrl, LinkedChild, MediaType, TriggerPlan};
 
@@ -118,11 +117,7 @@ pub async fn linked_child(
     .fetch_optional(conn)
     .await?;
     row.map(|r| {
-        let professionals: Vec<Professional> = match r.professionals {
-            serde_json::Value::Null => Vec::new(),
-            listed => serde_json::from_value(listed)
-                .map_err(|_| anyhow::anyhow!("stored professionals are malformed"))?,
-        };
+        let professionals = super::professionals(r.professionals)?;
         Ok(LinkedChild {
             lcs_person_id: LcsPersonId::parse(&r.lcs_person_id)?,
             vemt_active: r.vemt_active,
