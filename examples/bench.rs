@@ -326,8 +326,8 @@ async fn measure(probe: &PgPool, n: usize, started: Instant) -> anyhow::Result<S
         .fetch_one(probe)
         .await?;
     // The consumer takes one delivery at a time, so the gap between
-    // consecutive transaction starts (`received_at` is `now()`) is the
-    // time one event takes: parse, transaction, ack.
+    // consecutive `received_at` (the service clock when it handles the
+    // event) is the time one event takes: transaction, ack, next parse.
     let received: Vec<DateTime<Utc>> =
         sqlx::query_scalar("SELECT received_at FROM inbox ORDER BY received_at")
             .fetch_all(probe)
