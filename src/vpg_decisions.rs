@@ -1,7 +1,9 @@
 //! `meeting.vpg-decision.v1` (R6): the monthly VPG meeting's decision for
 //! one child, applied once per meeting and child. A decision for a child
 //! whose LCS record the service does not hold is refused (dead-lettered
-//! with the reason). The free-text outcome is never stored or logged: it
+//! with the reason). Decisions take effect in order of meeting date: one
+//! arriving after a later meeting's decision for the child keeps its note
+//! and referrals but does not change the case's state. The free-text outcome is never stored or logged: it
 //! goes only into the case note (R7.2, R8.4).
 
 use chrono::{DateTime, Utc};
@@ -38,6 +40,15 @@ pub async fn apply(
     let Some(child) = decided_child(conn, child_id).await? else {
         return Err(unknown_child().into());
     };
+    // Decisions are applied in order of meeting date: one older than a
+    // decision already applied for the child must not undo it.
+    let later = sqlx::query_scalar!(
+        "SELECT max(meeting_date) FROM vpg_decisions WHERE lcs_person_id = $1 AND meeting_date > $2",
+        lcs.as_str(),
+        decision.meeting_date
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     let recorded = sqlx::query!(
         "INSERT INTO vpg_decisions (meeting_date, lcs_person_id, decision, recorded_at)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -55,6 +66,21 @@ pub async fn apply(
             "VPG decision already applied; ignored"
         );
         return Ok(Outcome::AlreadyRecorded);
+    }
+    if let Some(later) = later {
+        effects.extend(vpg_decision::on_superseded_decision(
+            decision,
+            &child,
+            &templates.vpg_decision,
+        ));
+        tracing::warn!(
+            lcs_person_id = %lcs,
+            meeting_date = %decision.meeting_date,
+            later_meeting_date = %later,
+            decision = decision.decision.as_str(),
+            "VPG decision arrived after a later meeting's decision: its note and referrals sent, the later decision's case state kept"
+        );
+        return Ok(Outcome::Applied);
     }
     effects.extend(vpg_decision::on_decision(
         decision,

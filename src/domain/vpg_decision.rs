@@ -89,9 +89,34 @@ pub fn on_decision(
     child: &DecidedChild,
     note: &CaseNoteTemplate,
 ) -> Vec<Effect> {
+    effects_of(decision, child, note, true)
+}
+
+/// A decision that arrives after a later meeting's decision for the same
+/// child was applied: the later decision stands, so nothing that sets the
+/// case's state goes out (no marker closed, no closure letters, no profile
+/// or case-mapping tasks). What the meeting said is still recorded (the
+/// note dated its day, and the EHM copy), and what it asked for either way
+/// still goes (post-18 task, NRM request, sign-posting): a late referral is
+/// better than a lost one.
+pub fn on_superseded_decision(
+    decision: &VpgDecision,
+    child: &DecidedChild,
+    note: &CaseNoteTemplate,
+) -> Vec<Effect> {
+    effects_of(decision, child, note, false)
+}
+
+fn effects_of(
+    decision: &VpgDecision,
+    child: &DecidedChild,
+    note: &CaseNoteTemplate,
+    sets_state: bool,
+) -> Vec<Effect> {
     let mut effects = Vec::new();
     let case_note = case_note(decision, child, note);
     match decision.decision {
+        _ if !sets_state => effects.extend(notes(case_note, child)),
         Decision::Close => {
             effects.push(Effect::HazardMarker(hazard_marker(decision, child)));
             effects.extend(
@@ -650,6 +675,27 @@ mod tests {
         let task = either_way(&d, &child(false)).remove(0);
         assert_eq!(task.assignee_role, ProfessionalRole::SocialWorker);
         assert_eq!(task.assignee_worker_id.unwrap().as_str(), "W-SW");
+    }
+
+    #[test]
+    fn a_superseded_decision_records_its_note_and_referrals_but_sets_no_state() {
+        for kind in [Decision::Close, Decision::Remain] {
+            let mut d = decision(kind);
+            d.trafficked = true;
+            d.still_at_risk_post_18 = true;
+            let effects = on_superseded_decision(&d, &child(true), &template());
+            assert_eq!(
+                types(&effects),
+                [
+                    "lcs.case-note.v1",
+                    "ehm.case-note.v1",
+                    "lcs.task.v1",
+                    "referral.nrm-request.v1"
+                ],
+                "{kind:?}"
+            );
+            assert_eq!(tasks(&effects)[0].kind, TaskKind::Post18Discussion);
+        }
     }
 
     #[test]

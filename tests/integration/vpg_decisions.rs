@@ -393,3 +393,51 @@ async fn a_record_for_another_child_does_not_make_this_one_known() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_older_than_one_applied_records_its_note_and_referral_but_does_not_close_the_case()
+ {
+    // R6, R8.2: December's M3 kept the case open; November's decision to
+    // close it arrives late. The later decision stands: no marker closed,
+    // no closure letters; November's note and its NRM referral still go.
+    let lcs = "LCS-VD11";
+    let app = run(record(lcs, "2010-05-06", true), &[decision(lcs, "remain")]).await;
+    let mut late = closing_with(lcs, "trafficked", json!(true));
+    late["data"]["meeting_date"] = json!("2026-11-05");
+    app.publish(&late).await;
+    app.wait_handled(3).await;
+    app.wait_outbox_drained().await;
+    let events = take_all(
+        &app,
+        &[
+            (NOTES, 2),
+            (EHM_NOTES, 2),
+            (PROFILES, 1),
+            (TASKS, 3),
+            (NRM, 1),
+        ],
+    )
+    .await;
+    let mut dated: Vec<&str> = of(&events, NOTES)
+        .iter()
+        .map(|n| n["dated"].as_str().unwrap())
+        .collect();
+    dated.sort();
+    assert_eq!(dated, ["2026-11-05", MEETING]);
+    let late_note = of(&events, NOTES)
+        .into_iter()
+        .find(|n| n["dated"] == "2026-11-05")
+        .unwrap();
+    assert_eq!(
+        late_note["title"],
+        "VEMT Practitioners Group, 5 November 2026: case closed to VEMT"
+    );
+    assert_eq!(of(&events, NRM)[0]["lcs_person_id"], lcs);
+    assert!(
+        tasks(&events)
+            .iter()
+            .all(|(kind, _, _)| kind == "update_case_mapping"),
+        "only December's tasks"
+    );
+    app.stop().await;
+}
