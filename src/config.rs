@@ -23,6 +23,7 @@ pub struct Settings {
     pub vpg_weekly: VpgWeeklySettings,
     pub vpg_monthly: VpgMonthlySettings,
     pub sweep: SweepSettings,
+    pub retention: RetentionSettings,
     pub outbox: OutboxSettings,
     pub email: EmailSettings,
     pub telemetry: TelemetrySettings,
@@ -131,6 +132,13 @@ pub struct VpgMonthlySettings {
 #[serde(deny_unknown_fields)]
 pub struct SweepSettings {
     pub interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// R8.6: records older than this many days are deleted (see `retention`).
+    pub days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,6 +305,7 @@ impl Settings {
         settings.vpg_weekly()?;
         settings.vpg_monthly()?;
         settings.email.notify()?;
+        settings.check_retention()?;
         if settings
             .http
             .token()
@@ -361,6 +370,28 @@ impl Settings {
 }
 
 impl Settings {
+    /// Retention must outlast every look-back of the criteria, so deleting
+    /// a record never changes whether a child meets one.
+    fn check_retention(&self) -> Result<(), SettingsError> {
+        let c = &self.criteria;
+        let longest = [
+            c.top_missing.days,
+            c.frequent_missing.days,
+            c.frequent_no_apparent_risk.days,
+            c.over_hours.div_ceil(24),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        if self.retention.days <= longest {
+            return Err(SettingsError::Invalid {
+                key: "retention.days",
+                rule: format!("must be more than the longest criteria window ({longest} days)"),
+            });
+        }
+        Ok(())
+    }
+
     /// The weekly VPG calendar (M2), checked.
     pub fn vpg_weekly(&self) -> Result<VpgCalendar, SettingsError> {
         let w = &self.vpg_weekly;
@@ -531,6 +562,22 @@ mod tests {
         s.vpg_weekly.weekday = "thorsday".into();
         let err = s.vpg_weekly().unwrap_err().to_string();
         assert!(err.contains("vpg_weekly.weekday"), "{err}");
+    }
+
+    #[test]
+    fn retention_must_outlast_the_longest_criteria_window() {
+        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        assert_eq!(s.retention.days, 730);
+        s.retention.days = 90;
+        let err = s.check_retention().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "setting `retention.days` must be more than the longest criteria window (90 days)"
+        );
+        s.retention.days = 91;
+        s.check_retention().unwrap();
+        s.criteria.top_missing.days = 120;
+        assert!(s.check_retention().is_err());
     }
 
     #[test]

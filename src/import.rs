@@ -699,7 +699,7 @@ async fn join(
         return Ok(());
     };
     match children::by_lcs_person(conn, lcs).await? {
-        None => children::set_lcs_person(conn, unmatched, lcs).await?,
+        None => children::set_lcs_person(conn, unmatched, lcs, options.now).await?,
         Some(known) => {
             crate::intake::absorb(conn, unmatched, known, options.now, &options.thresholds).await?
         }

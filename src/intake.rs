@@ -238,13 +238,13 @@ impl Intake {
             ReportedChild::LinkToLcs(lcs) => {
                 let child = match children::by_lcs_person(conn, lcs).await? {
                     Some(child) => child,
-                    None => children::create(conn, Some(lcs)).await?,
+                    None => children::create(conn, Some(lcs), now).await?,
                 };
                 children::link_police_person(conn, police, child, false).await?;
                 Ok(child)
             }
             ReportedChild::NewUnmatched => {
-                let child = children::create(conn, None).await?;
+                let child = children::create(conn, None, now).await?;
                 children::link_police_person(conn, police, child, true).await?;
                 tracing::info!(police_person_id = %police, "police person not linked to any LCS child: kept as unmatched");
                 effects.push(Effect::UnmatchedPersonAlert(UnmatchedPersonAlert {
@@ -266,7 +266,7 @@ impl Intake {
     ) -> anyhow::Result<ChildId> {
         match children::by_lcs_person(conn, lcs).await? {
             None => {
-                children::set_lcs_person(conn, unmatched, lcs).await?;
+                children::set_lcs_person(conn, unmatched, lcs, now).await?;
                 Ok(unmatched)
             }
             Some(known) => {
@@ -305,7 +305,7 @@ impl Intake {
 
         let target = match children::by_lcs_person(conn, &record.lcs_person_id).await? {
             Some(child) => child,
-            None => self.adopt_or_create(conn, record).await?,
+            None => self.adopt_or_create(conn, record, now).await?,
         };
         let held = children::lock(conn, target).await?;
         if held
@@ -331,7 +331,7 @@ impl Intake {
                 }
             }
         }
-        children::store_record(conn, target, record).await?;
+        children::store_record(conn, target, record, now).await?;
         self.release_trigger_plans(conn, target, effects).await?;
         self.evaluate(conn, target, now, effects).await?;
         for other in others {
@@ -346,14 +346,15 @@ impl Intake {
         &self,
         conn: &mut PgConnection,
         record: &ChildRecord,
+        now: DateTime<Utc>,
     ) -> anyhow::Result<ChildId> {
         for police in &record.police_person_ids {
             if let Some((child, None)) = children::by_police_person(conn, police).await? {
-                children::set_lcs_person(conn, child, &record.lcs_person_id).await?;
+                children::set_lcs_person(conn, child, &record.lcs_person_id, now).await?;
                 return Ok(child);
             }
         }
-        Ok(children::create(conn, Some(&record.lcs_person_id)).await?)
+        Ok(children::create(conn, Some(&record.lcs_person_id), now).await?)
     }
 
     /// Runs the criteria for one child at `now` and keeps their item on the

@@ -17,6 +17,7 @@ pub mod meetings;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod retention;
 pub mod scheduler;
 pub mod simulate;
 pub mod startup;

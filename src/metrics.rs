@@ -113,6 +113,12 @@ pub struct Metrics {
     agenda_items: Family<AgendaLabel, Gauge>,
     broker_connected: Gauge,
     database_up: Gauge,
+    retention_deleted: Family<TableLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabel {
+    table: &'static str,
 }
 
 impl Default for Metrics {
@@ -224,6 +230,12 @@ impl Metrics {
             "1 when the database answered the scrape's query",
             database_up.clone(),
         );
+        let retention_deleted = Family::default();
+        registry.register(
+            "retention_deleted",
+            "Rows deleted as past the retention period (R8.6), by table",
+            retention_deleted.clone(),
+        );
         Self {
             registry,
             events_consumed,
@@ -241,6 +253,7 @@ impl Metrics {
             agenda_items,
             broker_connected,
             database_up,
+            retention_deleted,
         }
     }
 
@@ -296,6 +309,14 @@ impl Metrics {
         self.effects_published
             .get_or_create(&TypeLabel { r#type })
             .inc();
+    }
+
+    pub fn retention_deleted(&self, purged: &crate::retention::Purged) {
+        for (table, n) in &purged.0 {
+            self.retention_deleted
+                .get_or_create(&TableLabel { table })
+                .inc_by(*n);
+        }
     }
 
     pub fn email_sent(&self) {

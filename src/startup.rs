@@ -143,6 +143,11 @@ impl Application {
                 self.settings.criteria,
                 self.settings.vpg_monthly.turning_18_horizon_days,
             ),
+            retention: crate::retention::Retention::new(
+                self.pool.clone(),
+                self.settings.retention.days,
+            ),
+            metrics: self.metrics.clone(),
             source: self.settings.service.source.clone(),
             clock: self.clock.clone(),
             interval: Duration::from_secs(self.settings.sweep.interval_seconds),

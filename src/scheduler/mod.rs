@@ -14,6 +14,8 @@ use crate::clock::Clock;
 use crate::collation;
 use crate::intake::{Intake, is_transient_error};
 use crate::meetings::Meetings;
+use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::vpg_agendas::VpgAgendas;
 
 pub struct Timers {
@@ -21,6 +23,8 @@ pub struct Timers {
     pub agendas: Agendas,
     pub meetings: Meetings,
     pub vpg: VpgAgendas,
+    pub retention: Retention,
+    pub metrics: Arc<Metrics>,
     pub source: String,
     pub clock: Arc<dyn Clock>,
     pub interval: Duration,
@@ -30,8 +34,9 @@ impl Timers {
     /// Every `interval`: roll the items of meetings that no longer sit
     /// (R2.4), collate what is due (R3.1), publish the VPG agendas due
     /// (R3.4), then sweep live episodes (R1.6)
-    /// so that a meeting just sat counts as a review.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// so that a meeting just sat counts as a review; hourly, delete what
+    /// is past retention (R8.6).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let now = self.clock.now();
             match self.meetings.roll_items(now).await {
@@ -61,6 +66,25 @@ impl Timers {
                     tracing::warn!(error = %err, "sweep postponed: database unavailable")
                 }
                 Err(err) => tracing::error!(error = ?err, "sweep failed"),
+            }
+            match self.retention.run_if_due(now).await {
+                Ok(Some(purged)) => {
+                    self.metrics.retention_deleted(&purged);
+                    if purged.total() > 0 {
+                        let counts: Vec<String> = purged
+                            .0
+                            .iter()
+                            .filter(|(_, n)| *n > 0)
+                            .map(|(t, n)| format!("{t}={n}"))
+                            .collect();
+                        tracing::info!(deleted = %counts.join(" "), "records past retention deleted");
+                    }
+                }
+                Ok(None) => {}
+                Err(err) if is_transient_error(&err) => {
+                    tracing::warn!(error = %err, "retention postponed: database unavailable")
+                }
+                Err(err) => tracing::error!(error = ?err, "retention failed"),
             }
             tokio::select! {
                 _ = shutdown.changed() => return,

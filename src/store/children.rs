@@ -1,6 +1,6 @@
 //! Children and the police identities linked to them (R7.1).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
 use super::ChildId;
@@ -62,10 +62,16 @@ pub async fn by_police_person(
     Ok(row.map(|r| (r.child_id, r.lcs_person_id)))
 }
 
-pub async fn create(conn: &mut PgConnection, lcs: Option<&LcsPersonId>) -> sqlx::Result<ChildId> {
+/// `now` (the service's clock) stamps the row: retention (R8.6) counts from it.
+pub async fn create(
+    conn: &mut PgConnection,
+    lcs: Option<&LcsPersonId>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<ChildId> {
     sqlx::query_scalar!(
-        "INSERT INTO children (lcs_person_id) VALUES ($1) RETURNING child_id",
-        lcs.map(LcsPersonId::as_str)
+        "INSERT INTO children (lcs_person_id, created_at, updated_at) VALUES ($1, $2, $2) RETURNING child_id",
+        lcs.map(LcsPersonId::as_str),
+        now
     )
     .fetch_one(conn)
     .await
@@ -75,11 +81,13 @@ pub async fn set_lcs_person(
     conn: &mut PgConnection,
     child_id: ChildId,
     lcs: &LcsPersonId,
+    now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE children SET lcs_person_id = $2, updated_at = now() WHERE child_id = $1",
+        "UPDATE children SET lcs_person_id = $2, updated_at = $3 WHERE child_id = $1",
         child_id,
-        lcs.as_str()
+        lcs.as_str(),
+        now
     )
     .execute(conn)
     .await?;
@@ -112,15 +120,17 @@ pub async fn store_record(
     conn: &mut PgConnection,
     child_id: ChildId,
     record: &ChildRecord,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let revision = i32::try_from(record.revision)?;
     let done = sqlx::query!(
-        "UPDATE children SET record = $2, record_revision = $3, vemt_active = $4, updated_at = now()
+        "UPDATE children SET record = $2, record_revision = $3, vemt_active = $4, updated_at = $5
          WHERE child_id = $1 AND (record_revision IS NULL OR record_revision < $3)",
         child_id,
         serde_json::to_value(record)?,
         revision,
-        record.vemt_active()
+        record.vemt_active(),
+        now
     )
     .execute(conn)
     .await?;

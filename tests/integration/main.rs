@@ -14,6 +14,7 @@ mod outbox;
 mod outcomes;
 mod pipeline;
 mod rejections;
+mod retention;
 mod simulate;
 mod telemetry;
 mod timing;
