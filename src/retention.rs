@@ -82,120 +82,89 @@ pub async fn purge(pool: &PgPool, now: DateTime<Utc>, days: u32) -> anyhow::Resu
         return Ok(Purged::default());
     }
     let mut purged = Purged::default();
-    let mut count = |table: &'static str, n: u64| purged.0.push((table, n));
     let c = &mut *tx;
-    count(
+    // One statement a table; the SQL stays literal for the checked macros.
+    macro_rules! delete {
+        ($table:literal, $sql:literal, $bound:expr) => {
+            purged.0.push((
+                $table,
+                sqlx::query!($sql, $bound)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected(),
+            ))
+        };
+    }
+    delete!(
         "agenda_items",
-        sqlx::query!("DELETE FROM agenda_items WHERE meeting_date < $1", before)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        "DELETE FROM agenda_items WHERE meeting_date < $1",
+        before
     );
-    count(
+    delete!(
         "collations",
-        sqlx::query!("DELETE FROM collations WHERE meeting_date < $1", before)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        "DELETE FROM collations WHERE meeting_date < $1",
+        before
     );
-    count(
+    delete!(
         "vpg_agendas",
-        sqlx::query!("DELETE FROM vpg_agendas WHERE meeting_date < $1", before)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        "DELETE FROM vpg_agendas WHERE meeting_date < $1",
+        before
     );
-    count(
+    delete!(
         "meeting_changes",
-        sqlx::query!(
-            "DELETE FROM meeting_changes WHERE meeting_date < $1 AND coalesce(moved_to, meeting_date) < $1",
-            before
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected(),
+        "DELETE FROM meeting_changes WHERE meeting_date < $1 AND coalesce(moved_to, meeting_date) < $1",
+        before
     );
-    count(
+    delete!(
         "review_outcomes",
-        sqlx::query!(
-            "DELETE FROM review_outcomes WHERE meeting_date < $1",
-            before
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected(),
+        "DELETE FROM review_outcomes WHERE meeting_date < $1",
+        before
     );
-    count(
+    delete!(
         "actions",
-        sqlx::query!("DELETE FROM actions WHERE meeting_date < $1", before)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        "DELETE FROM actions WHERE meeting_date < $1",
+        before
     );
-    count(
+    delete!(
         "vpg_decisions",
-        sqlx::query!("DELETE FROM vpg_decisions WHERE meeting_date < $1", before)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        "DELETE FROM vpg_decisions WHERE meeting_date < $1",
+        before
     );
-    count(
+    delete!(
         "episodes",
-        sqlx::query!(
-            "DELETE FROM episodes
-             WHERE status <> 'open' AND changed_at < $1
-               AND coalesce(returned_at, reported_missing_at) < $1",
-            cutoff
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected(),
+        "DELETE FROM episodes
+         WHERE status <> 'open' AND changed_at < $1
+           AND coalesce(returned_at, reported_missing_at) < $1",
+        cutoff
     );
-    count(
+    delete!(
         "return_home_interviews",
-        sqlx::query!(
-            "DELETE FROM return_home_interviews r
-             WHERE r.stated_at < $1
-               AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.episode_id = r.episode_id)",
-            cutoff
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected(),
+        "DELETE FROM return_home_interviews r
+         WHERE r.stated_at < $1
+           AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.episode_id = r.episode_id)",
+        cutoff
     );
-    count(
+    delete!(
         "trigger_plans",
-        sqlx::query!("DELETE FROM trigger_plans WHERE received_at < $1", cutoff)
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
+        "DELETE FROM trigger_plans WHERE received_at < $1",
+        cutoff
     );
-    count(
+    delete!(
         "outbox",
-        sqlx::query!(
-            "DELETE FROM outbox WHERE published_at < $1 OR failed_at < $1",
-            cutoff
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected(),
+        "DELETE FROM outbox WHERE published_at < $1 OR failed_at < $1",
+        cutoff
     );
-    count(
+    delete!(
         "inbox",
-        sqlx::query!(
-            "DELETE FROM inbox
-             WHERE received_at < $1
-               AND (source, event_id) <> ALL (
-                   SELECT source, event_id FROM inbox ORDER BY received_at, source, event_id LIMIT 1)",
-            cutoff
-        )
-        .execute(&mut *c)
-        .await?
-        .rows_affected(),
+        "DELETE FROM inbox
+         WHERE received_at < $1
+           AND (source, event_id) <> ALL (
+               SELECT source, event_id FROM inbox ORDER BY received_at, source, event_id LIMIT 1)",
+        cutoff
     );
     let (persons, children) = purge_children(c, cutoff).await?;
-    count("police_persons", persons);
-    count("children", children);
+    purged.0.push(("police_persons", persons));
+    purged.0.push(("children", children));
     tx.commit().await?;
     Ok(purged)
 }

@@ -67,32 +67,26 @@ pub async fn apply(
         );
         return Ok(Outcome::AlreadyRecorded);
     }
-    if let Some(later) = later {
-        effects.extend(vpg_decision::on_superseded_decision(
-            decision,
-            &child,
-            &templates.vpg_decision,
-        ));
-        tracing::warn!(
+    let effects_of = match later {
+        None => vpg_decision::on_decision,
+        Some(_) => vpg_decision::on_superseded_decision,
+    };
+    effects.extend(effects_of(decision, &child, &templates.vpg_decision));
+    match later {
+        None => tracing::info!(
+            lcs_person_id = %lcs,
+            meeting_date = %decision.meeting_date,
+            decision = decision.decision.as_str(),
+            "VPG decision applied"
+        ),
+        Some(later) => tracing::warn!(
             lcs_person_id = %lcs,
             meeting_date = %decision.meeting_date,
             later_meeting_date = %later,
             decision = decision.decision.as_str(),
             "VPG decision arrived after a later meeting's decision: its note and referrals sent, the later decision's case state kept"
-        );
-        return Ok(Outcome::Applied);
+        ),
     }
-    effects.extend(vpg_decision::on_decision(
-        decision,
-        &child,
-        &templates.vpg_decision,
-    ));
-    tracing::info!(
-        lcs_person_id = %lcs,
-        meeting_date = %decision.meeting_date,
-        decision = decision.decision.as_str(),
-        "VPG decision applied"
-    );
     Ok(Outcome::Applied)
 }
 
