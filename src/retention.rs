@@ -26,38 +26,13 @@ use sqlx::{PgConnection, PgPool};
 /// How often the timer runs retention (the service's clock).
 pub const RUN_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
-/// The tables a run deletes from, in the order it does so.
-pub const TABLES: [&str; 14] = [
-    "agenda_items",
-    "collations",
-    "vpg_agendas",
-    "meeting_changes",
-    "review_outcomes",
-    "actions",
-    "vpg_decisions",
-    "episodes",
-    "return_home_interviews",
-    "trigger_plans",
-    "outbox",
-    "inbox",
-    "police_persons",
-    "children",
-];
-
-/// Rows deleted by one run, table by table (in `TABLES` order).
+/// Rows deleted by one run, table by table, in the order deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged(pub Vec<(&'static str, u64)>);
 
 impl Purged {
     pub fn total(&self) -> u64 {
         self.0.iter().map(|(_, n)| n).sum()
-    }
-
-    pub fn of(&self, table: &str) -> u64 {
-        self.0
-            .iter()
-            .find(|(t, _)| *t == table)
-            .map_or(0, |(_, n)| *n)
     }
 }
 
