@@ -139,7 +139,8 @@ impl Relay {
     pub async fn publish_pending(&self) -> anyhow::Result<Pass> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query!(
-            "SELECT event_id, event_type, body, attempts, email_sent_to FROM outbox
+            "SELECT event_id, event_type, body, attempts, email_sent_to, email_refused_to, email_refusal
+             FROM outbox
              WHERE published_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
              ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
             self.settings.batch_size
@@ -155,6 +156,8 @@ impl Relay {
                     body: &row.body,
                     attempts: row.attempts,
                     sent_to: &row.email_sent_to,
+                    refused_to: &row.email_refused_to,
+                    refusal: row.email_refusal.as_deref(),
                 };
                 match self.deliver_email(&mut tx, notifier, email).await? {
                     true => published.push(row.event_id),
@@ -219,9 +222,12 @@ impl Relay {
         Ok(pass)
     }
 
-    /// Sends one e-mail to each recipient Notify has not yet accepted.
-    /// True when every recipient has it; otherwise the row is left pending
-    /// (retry later) or marked failed with an alert for operations.
+    /// Sends one e-mail to each recipient Notify has neither accepted nor
+    /// refused. True when every recipient has it. A recipient refused for
+    /// good is reported to operations at once and not asked again; while
+    /// another recipient is only rate-limited or Notify is down, the row
+    /// stays pending for them, and it is marked failed (kept, with the
+    /// alert) once nothing is left to retry or the attempts run out.
     async fn deliver_email(
         &self,
         tx: &mut sqlx::PgConnection,
@@ -231,22 +237,26 @@ impl Relay {
         let data = &email.body["data"];
         let email_id = data["email_id"].as_str().unwrap_or_default();
         let mut sent_to = email.sent_to.to_vec();
-        let mut refused: Option<String> = None;
+        let mut refused_to = email.refused_to.to_vec();
+        let mut refusal: Option<String> = email.refusal.map(str::to_owned);
         let mut unavailable: Option<String> = None;
         match data["template"]
             .as_str()
             .and_then(|t| notifier.template_id(t))
         {
-            None => refused = Some("unknown_template".into()),
+            None => {
+                refusal.get_or_insert_with(|| "unknown_template".into());
+            }
             Some(template_id) => {
                 let to = data["to"].as_array().map(Vec::as_slice).unwrap_or_default();
                 for (index, recipient) in to.iter().enumerate() {
                     let index_i32 = i32::try_from(index)?;
-                    if sent_to.contains(&index_i32) {
+                    if sent_to.contains(&index_i32) || refused_to.contains(&index_i32) {
                         continue;
                     }
                     let Some(address) = recipient["email"].as_str() else {
-                        refused.get_or_insert_with(|| "no_address".into());
+                        refused_to.push(index_i32);
+                        refusal.get_or_insert_with(|| "no_address".into());
                         continue;
                     };
                     let reference = notify::reference(email_id, index);
@@ -265,28 +275,40 @@ impl Relay {
                             unavailable.get_or_insert(code);
                         }
                         Err(SendError::Permanent { code }) => {
-                            refused.get_or_insert(code);
+                            refused_to.push(index_i32);
+                            refusal.get_or_insert(code);
                         }
                     }
                 }
             }
         }
-        if sent_to.len() != email.sent_to.len() {
+        if sent_to.len() != email.sent_to.len() || refused_to.len() != email.refused_to.len() {
             sqlx::query!(
-                "UPDATE outbox SET email_sent_to = $2 WHERE event_id = $1",
+                "UPDATE outbox SET email_sent_to = $2, email_refused_to = $3, email_refusal = $4
+                 WHERE event_id = $1",
                 email.event_id,
-                &sent_to
+                &sent_to,
+                &refused_to,
+                refusal.as_deref()
             )
             .execute(&mut *tx)
             .await?;
         }
+        let newly_refused = refusal.is_some() && email.refusal.is_none();
         let attempts = email.attempts.saturating_add(1);
         let max_attempts = i32::try_from(notifier.config().max_attempts).unwrap_or(i32::MAX);
-        let failed = match (refused, unavailable) {
+        let failed = match (refusal, unavailable) {
             (None, None) => return Ok(true),
-            (Some(code), _) => code,
-            (None, Some(code)) if attempts >= max_attempts => code,
-            (None, Some(code)) => {
+            (refusal, Some(code)) if attempts < max_attempts => {
+                if let (Some(refused), true) = (&refusal, newly_refused) {
+                    // Operations hear of a refused recipient now, not when the
+                    // others are through (the alert's id is the e-mail's, so
+                    // the final report is the same event).
+                    tracing::error!(event_id = %email.event_id, error_code = %refused, "a recipient was refused by GOV.UK Notify; reported to operations, the others retried");
+                    let alert =
+                        notify::failure_alert(email.body, refused, &self.source, Utc::now());
+                    store::outbox::enqueue(tx, &alert).await?;
+                }
                 let delay = notifier.config().retry_delay(attempts);
                 tracing::warn!(event_id = %email.event_id, error_code = %code, attempts, retry_in_ms = delay.as_millis() as u64, "e-mail not taken by GOV.UK Notify; kept pending");
                 sqlx::query!(
@@ -301,6 +323,7 @@ impl Relay {
                 .await?;
                 return Ok(false);
             }
+            (Some(code), _) | (None, Some(code)) => code,
         };
         tracing::error!(event_id = %email.event_id, error_code = %failed, attempts, "e-mail not delivered by GOV.UK Notify; marked failed and reported to operations");
         sqlx::query!(
@@ -331,6 +354,10 @@ struct PendingEmail<'a> {
     attempts: i32,
     /// Indexes into `to` of the recipients Notify has accepted.
     sent_to: &'a [i32],
+    /// Indexes into `to` of the recipients Notify refused for good.
+    refused_to: &'a [i32],
+    /// The error name of the first refusal.
+    refusal: Option<&'a str>,
 }
 
 async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {

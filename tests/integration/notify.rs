@@ -10,7 +10,7 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use vemt::config::EmailTransport;
@@ -272,6 +272,71 @@ async fn a_400_is_not_retried_and_is_reported_to_operations() {
     app.assert_no_more("email.v1").await;
     app.assert_no_more("lcs.alert.v1").await;
     assert_eq!(email_row(&app).await.map(|r| r.1), Some(true));
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_refused_recipient_fails_the_email_after_a_rate_limited_one_is_retried_and_sent() {
+    let server = MockServer::start().await;
+    refuse_unchecked(&server).await;
+    let to = |address: &str| body_partial_json(json!({ "email_address": address }));
+    Mock::given(method("POST"))
+        .and(path("/v2/notifications/email"))
+        .and(NotifyChecks)
+        .and(to("sw@example.org"))
+        .respond_with(notify_error(400, "ValidationError"))
+        .expect(1)
+        .named("the social worker's address refused once, never asked again")
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/notifications/email"))
+        .and(NotifyChecks)
+        .and(to("tm@example.org"))
+        .respond_with(notify_error(429, "RateLimitError"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .named("the team manager's first request, rate limited")
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/notifications/email"))
+        .and(NotifyChecks)
+        .and(to("tm@example.org"))
+        .respond_with(created())
+        .with_priority(2)
+        .expect(1)
+        .named("the team manager's e-mail, accepted on retry")
+        .mount(&server)
+        .await;
+    let app = spawn(&server).await;
+    cause_an_email(&app, "LCS-N3", "P-N3").await;
+
+    let (published, _, last_error) = eventually("the e-mail is marked failed", || async {
+        email_row(&app).await.filter(|(_, failed, _)| *failed)
+    })
+    .await;
+    assert!(!published);
+    assert!(
+        last_error.is_some_and(|e| e.contains("ValidationError")),
+        "the refusal, not the rate limit, is why it failed"
+    );
+    let sent: Vec<i32> =
+        sqlx::query_scalar("SELECT email_sent_to FROM outbox WHERE event_type = 'email.v1'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(sent.len(), 1, "the rate-limited recipient got it");
+
+    let mut alerts = app.take_events("lcs.alert.v1", 2).await;
+    alerts.sort_by_key(|a| a["data"]["reason"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(alerts[0]["data"]["reason"], "email_failed");
+    assert_eq!(alerts[0]["data"]["error_code"], "ValidationError");
+    assert_eq!(alerts[1]["data"]["reason"], "trigger_plan_received");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.assert_no_more("lcs.alert.v1").await;
     server.verify().await;
     app.stop().await;
 }
