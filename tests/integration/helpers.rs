@@ -391,16 +391,27 @@ impl Leftovers {
     async fn remove(self) {
         let connect = Connection::connect(&self.amqp_url, ConnectionProperties::default());
         if let Ok(Ok(connection)) = tokio::time::timeout(WAIT, connect).await {
-            if let Ok(channel) = connection.create_channel().await {
-                for queue in &self.queues {
-                    let _ = channel
-                        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                        .await;
+            // A failed delete closes the channel: each name gets a fresh
+            // one then, so one failure does not leave the rest behind.
+            let mut channel = connection.create_channel().await.ok();
+            for queue in &self.queues {
+                let Some(ch) = &channel else { break };
+                if let Err(err) = ch
+                    .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                    .await
+                {
+                    eprintln!("test cleanup: queue {queue} not deleted: {err}");
+                    channel = connection.create_channel().await.ok();
                 }
-                for exchange in &self.exchanges {
-                    let _ = channel
-                        .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                        .await;
+            }
+            for exchange in &self.exchanges {
+                let Some(ch) = &channel else { break };
+                if let Err(err) = ch
+                    .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                    .await
+                {
+                    eprintln!("test cleanup: exchange {exchange} not deleted: {err}");
+                    channel = connection.create_channel().await.ok();
                 }
             }
             broker::close(&connection).await;
