@@ -431,6 +431,12 @@ impl Drop for TestApp {
     /// Runs on its own thread and runtime, so it works when a test has
     /// panicked (and the test's runtime is going away).
     fn drop(&mut self) {
+        // A test that did not stop its service: stop it now, or it would
+        // reconnect and declare its queues again after they are removed.
+        let _ = self.stop.send(true);
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
         if let Some(leftovers) = self.leftovers.take() {
             let _ = std::thread::spawn(move || {
                 if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()

@@ -226,4 +226,5 @@ async fn the_service_collates_what_simulate_predicts_for_the_shipped_example() {
         .collect();
     assert_eq!(alerts, alerted);
     app.assert_no_more("lcs.alert.v1").await;
+    app.stop().await;
 }
