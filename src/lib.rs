@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod retention;
+pub mod retry;
 pub mod scheduler;
 pub mod simulate;
 pub mod startup;

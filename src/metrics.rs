@@ -102,7 +102,8 @@ pub struct Metrics {
     events_applied: Family<TypeLabel, Counter>,
     events_ignored: Family<IgnoredLabels, Counter>,
     events_dead_lettered: Family<DeadLetterLabels, Counter>,
-    events_requeued: Family<TypeLabel, Counter>,
+    events_failed: Family<TypeLabel, Counter>,
+    events_dead_letter_fallback: Family<TypeLabel, Counter>,
     processing: Family<TypeLabel, Histogram, fn() -> Histogram>,
     effects_published: Family<TypeLabel, Counter>,
     emails_sent: Counter,
@@ -160,11 +161,17 @@ impl Metrics {
             "Inbound messages refused and dead-lettered, by type and reason (JSON path and rule)",
             events_dead_lettered.clone(),
         );
-        let events_requeued = Family::default();
+        let events_failed = Family::default();
         registry.register(
-            "events_requeued",
-            "Inbound events that failed with a fault in the service and went back to the queue",
-            events_requeued.clone(),
+            "events_failed",
+            "Inbound events the service failed on (a fault in the service, not in the message), dead-lettered with an internal-error reason",
+            events_failed.clone(),
+        );
+        let events_dead_letter_fallback = Family::default();
+        registry.register(
+            "events_dead_letter_fallback",
+            "Refused messages the dead-letter exchange would not take, rejected to the inbound queue's own dead-lettering (no x-vemt-error)",
+            events_dead_letter_fallback.clone(),
         );
         let processing = Family::<TypeLabel, Histogram, fn() -> Histogram>::new_with_constructor(
             processing_histogram,
@@ -242,7 +249,8 @@ impl Metrics {
             events_applied,
             events_ignored,
             events_dead_lettered,
-            events_requeued,
+            events_failed,
+            events_dead_letter_fallback,
             processing,
             effects_published,
             emails_sent,
@@ -288,8 +296,14 @@ impl Metrics {
         self.events_dead_lettered.get_or_create(&labels).inc();
     }
 
-    pub fn event_requeued(&self, event_type: &str) {
-        self.events_requeued
+    pub fn event_dead_letter_fallback(&self, event_type: &str) {
+        self.events_dead_letter_fallback
+            .get_or_create(&inbound_label(event_type))
+            .inc();
+    }
+
+    pub fn event_failed(&self, event_type: &str) {
+        self.events_failed
             .get_or_create(&inbound_label(event_type))
             .inc();
     }

@@ -252,7 +252,7 @@ impl Application {
             stop_session.send_replace(true);
         };
         let consumer = async {
-            let result = consumer.run(session.clone()).await;
+            let result = consumer.run(&connection, session.clone()).await;
             stop_session.send_replace(true);
             result
         };

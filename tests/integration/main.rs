@@ -12,6 +12,7 @@ mod metrics;
 mod notify;
 mod outbox;
 mod outcomes;
+mod partners;
 mod pipeline;
 mod rejections;
 mod retention;
