@@ -25,5 +25,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod tls;
 pub mod vpg_agendas;
 pub mod vpg_decisions;

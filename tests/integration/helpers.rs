@@ -25,12 +25,14 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// The bearer token every test app's HTTP routes require.
 pub const HTTP_TOKEN: &str = "test-http-token-0123456789";
 
-fn database_server() -> String {
+/// The test PostgreSQL server (its `postgres` database).
+pub fn database_server() -> String {
     std::env::var("VEMT_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn amqp_url() -> String {
+/// The test RabbitMQ, plain AMQP.
+pub fn amqp_url() -> String {
     std::env::var("VEMT_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
@@ -359,7 +361,8 @@ impl TestApp {
 }
 
 /// What a test leaves on the shared servers: its queues, exchanges and
-/// database.
+/// database. Removed straight on the servers (plain AMQP, the `postgres`
+/// database), whatever route, TLS proxy included, the app itself took.
 struct Leftovers {
     amqp_url: String,
     queues: Vec<String>,
@@ -377,7 +380,7 @@ impl Leftovers {
                 .map(|t| format!("{}{t}", b.outbound_queue_prefix)),
         );
         Self {
-            amqp_url: b.url.clone(),
+            amqp_url: amqp_url(),
             queues,
             exchanges: vec![
                 b.inbound_exchange.clone(),

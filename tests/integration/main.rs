@@ -19,6 +19,7 @@ mod retention;
 mod simulate;
 mod telemetry;
 mod timing;
+mod tls;
 mod trigger_plans;
 mod vpg;
 mod vpg_decisions;
