@@ -190,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
                 let _ = stop.send(true);
             });
             app.run_until_stopped(shutdown).await?;
+            tracing::info!("stopped");
         }
     }
     Ok(())

@@ -127,6 +127,9 @@ impl Consumer {
         tracing::info!(queue = %self.settings.inbound_queue, "consuming");
         loop {
             tokio::select! {
+                // Checked first: deliveries already buffered must not keep
+                // a stopping service busy.
+                biased;
                 _ = shutdown.changed() => break,
                 next = deliveries.next() => match next {
                     None => anyhow::bail!("the broker cancelled the consumer"),

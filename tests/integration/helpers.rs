@@ -441,20 +441,91 @@ impl Drop for TestApp {
             running.abort();
         }
         if let Some(leftovers) = self.leftovers.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    // Bounded, like every other wait on the servers. The
-                    // timer is made inside the runtime: outside it, tokio
-                    // panics and nothing would be removed.
-                    let _ = runtime.block_on(async {
-                        tokio::time::timeout(Duration::from_secs(60), leftovers.remove()).await
-                    });
-                }
-            })
-            .join();
+            leftovers.remove_now();
+        }
+    }
+}
+
+impl Leftovers {
+    /// Removes them on a thread and runtime of its own, so it works when a
+    /// test has panicked (and the test's runtime is going away).
+    fn remove_now(self) {
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                // Bounded, like every other wait on the servers. The
+                // timer is made inside the runtime: outside it, tokio
+                // panics and nothing would be removed.
+                let _ = runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(60), self.remove()).await
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// Settings of an isolated copy for a test that runs the service as its own
+/// process (the release or debug binary); its database and names are
+/// removed when this is dropped.
+pub struct IsolatedNames {
+    pub settings: Settings,
+    leftovers: Option<Leftovers>,
+}
+
+impl IsolatedNames {
+    pub fn new() -> Self {
+        let (settings, database) = isolated_settings();
+        let leftovers = Some(Leftovers::of(&settings, database));
+        Self {
+            settings,
+            leftovers,
+        }
+    }
+
+    /// The environment that points `vemt` at these names.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let b = &self.settings.broker;
+        [
+            ("VEMT__DATABASE__URL", self.settings.database.url.as_str()),
+            ("VEMT__DATABASE__CREATE_IF_MISSING", "true"),
+            ("VEMT__BROKER__URL", b.url.as_str()),
+            (
+                "VEMT__BROKER__INBOUND_EXCHANGE",
+                b.inbound_exchange.as_str(),
+            ),
+            ("VEMT__BROKER__INBOUND_QUEUE", b.inbound_queue.as_str()),
+            (
+                "VEMT__BROKER__OUTBOUND_EXCHANGE",
+                b.outbound_exchange.as_str(),
+            ),
+            (
+                "VEMT__BROKER__OUTBOUND_QUEUE_PREFIX",
+                b.outbound_queue_prefix.as_str(),
+            ),
+            (
+                "VEMT__BROKER__DEAD_LETTER_EXCHANGE",
+                b.dead_letter_exchange.as_str(),
+            ),
+            (
+                "VEMT__BROKER__DEAD_LETTER_QUEUE",
+                b.dead_letter_queue.as_str(),
+            ),
+            ("VEMT__HTTP__BIND", "127.0.0.1:0"),
+            ("VEMT__HTTP__TOKEN", HTTP_TOKEN),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+impl Drop for IsolatedNames {
+    fn drop(&mut self) {
+        if let Some(leftovers) = self.leftovers.take() {
+            leftovers.remove_now();
         }
     }
 }

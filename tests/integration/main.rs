@@ -16,6 +16,7 @@ mod partners;
 mod pipeline;
 mod rejections;
 mod retention;
+mod shutdown;
 mod simulate;
 mod telemetry;
 mod timing;
