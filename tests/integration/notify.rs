@@ -712,3 +712,55 @@ async fn no_final_status_within_the_max_age_is_a_technical_failure_alerted_once(
     server.verify().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_poll_each_notification_once_and_alert_once() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|address, poll| match (address, poll) {
+        (_, 1 | 2) => "sending",
+        ("sw@example.org", _) => "temporary-failure",
+        _ => "delivered",
+    });
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 60).await;
+    let mut second = app.second_instance().await;
+    cause_an_email(&app, "LCS-D6", "P-D6").await;
+
+    assert_eq!(
+        final_deliveries(&app).await,
+        [
+            (
+                0,
+                "temporary-failure".into(),
+                Some("temporary-failure".into()),
+                3
+            ),
+            (1, "delivered".into(), None, 3),
+        ]
+    );
+    assert_alerts(&app, "LCS-D6", Some("temporary-failure")).await;
+    assert_eq!(
+        notify.polls(),
+        [("sw@example.org".into(), 3), ("tm@example.org".into(), 3)],
+        "no notification is asked for by both instances at once"
+    );
+    // Each instance counts what it recorded; together, each once.
+    let (a, b) = (delivery_counts(&app).await, delivery_counts(&second).await);
+    let summed: Vec<(String, f64)> = a
+        .into_iter()
+        .zip(b)
+        .map(|((status, x), (_, y))| (status, x + y))
+        .collect();
+    assert_eq!(
+        summed,
+        [
+            ("delivered".into(), 1.0),
+            ("permanent-failure".into(), 0.0),
+            ("technical-failure".into(), 0.0),
+            ("temporary-failure".into(), 1.0),
+        ]
+    );
+    second.halt().await;
+    server.verify().await;
+    app.stop().await;
+}
