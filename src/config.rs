@@ -212,6 +212,13 @@ pub struct NotifySettings {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub timeout_seconds: u64,
+    /// Wait after Notify accepts an e-mail before asking for its delivery
+    /// status, doubling per poll up to `status_poll_max_ms`.
+    pub status_poll_base_ms: u64,
+    pub status_poll_max_ms: u64,
+    /// With no final status this long after Notify accepted it, an e-mail
+    /// counts as a technical failure and operations are alerted.
+    pub status_max_age_seconds: u64,
     /// `{key_name}-{service_id}-{secret}`. A secret: set it only through
     /// VEMT__EMAIL__GOVUK_NOTIFY__API_KEY.
     #[serde(default)]
@@ -228,6 +235,9 @@ impl std::fmt::Debug for NotifySettings {
             .field("retry_base_ms", &self.retry_base_ms)
             .field("retry_max_ms", &self.retry_max_ms)
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("status_poll_base_ms", &self.status_poll_base_ms)
+            .field("status_poll_max_ms", &self.status_poll_max_ms)
+            .field("status_max_age_seconds", &self.status_max_age_seconds)
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .finish()
     }

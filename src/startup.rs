@@ -17,6 +17,7 @@ use crate::inbound::Consumer;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::outbox::Relay;
+use crate::outbox::delivery::DeliveryTracker;
 use crate::scheduler;
 use crate::store;
 use crate::templates::Templates;
@@ -153,6 +154,16 @@ impl Application {
             interval: Duration::from_secs(self.settings.sweep.interval_seconds),
         };
         let timers = tokio::spawn(timers.run(shutdown.clone()));
+        // Needs no broker: alerts go to the outbox, for the relay.
+        let deliveries = self.notifier.clone().map(|notifier| {
+            let tracker = DeliveryTracker::new(
+                self.pool.clone(),
+                notifier,
+                &self.settings.service.source,
+                self.metrics.clone(),
+            );
+            tokio::spawn(tracker.run(shutdown.clone()))
+        });
         let mut backoff = Duration::from_millis(200);
         while !*shutdown.borrow() {
             match self.broker_session(shutdown.clone()).await {
@@ -169,6 +180,9 @@ impl Application {
             }
         }
         timers.await?;
+        if let Some(deliveries) = deliveries {
+            deliveries.await?;
+        }
         // Requests in flight finish; a client holding a connection open
         // does not hold up the stop.
         if tokio::time::timeout(Duration::from_secs(10), http)

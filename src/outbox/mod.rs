@@ -8,7 +8,11 @@
 //! Notify instead of the broker (one request per recipient; those Notify
 //! accepted are recorded and never sent again). A refusal, or running out of
 //! attempts, marks the row failed (kept, never deleted) and writes an
-//! `lcs.alert.v1` for operations in the same transaction.
+//! `lcs.alert.v1` for operations in the same transaction. Each accepted
+//! recipient's notification id is recorded with it, for `delivery` to follow
+//! until Notify says it was delivered or failed.
+
+pub mod delivery;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -267,9 +271,18 @@ impl Relay {
                         reference: &reference,
                     };
                     match notifier.send(&request).await {
-                        Ok(()) => {
+                        Ok(notification) => {
                             self.metrics.email_sent();
                             sent_to.push(index_i32);
+                            match notification {
+                                Some(id) => {
+                                    delivery::track(tx, id, email.event_id, index_i32, notifier)
+                                        .await?;
+                                }
+                                None => {
+                                    tracing::warn!(event_id = %email.event_id, recipient = index, "GOV.UK Notify accepted an e-mail without a notification id; its delivery is not followed");
+                                }
+                            }
                         }
                         Err(SendError::Transient { code }) => {
                             unavailable.get_or_insert(code);
@@ -305,9 +318,7 @@ impl Relay {
                     // others are through (the alert's id is the e-mail's, so
                     // the final report is the same event).
                     tracing::error!(event_id = %email.event_id, error_code = %refused, "a recipient was refused by GOV.UK Notify; reported to operations, the others retried");
-                    let alert =
-                        notify::failure_alert(email.body, refused, &self.source, Utc::now());
-                    store::outbox::enqueue(tx, &alert).await?;
+                    alert_email_failed(tx, email.body, refused, &self.source).await?;
                 }
                 let delay = notifier.config().retry_delay(attempts);
                 tracing::warn!(event_id = %email.event_id, error_code = %code, attempts, retry_in_ms = delay.as_millis() as u64, "e-mail not taken by GOV.UK Notify; kept pending");
@@ -334,8 +345,7 @@ impl Relay {
         )
         .execute(&mut *tx)
         .await?;
-        let alert = notify::failure_alert(email.body, &failed, &self.source, Utc::now());
-        store::outbox::enqueue(tx, &alert).await?;
+        alert_email_failed(tx, email.body, &failed, &self.source).await?;
         self.metrics.email_failed();
         Ok(false)
     }
@@ -358,6 +368,21 @@ struct PendingEmail<'a> {
     refused_to: &'a [i32],
     /// The error name of the first refusal.
     refusal: Option<&'a str>,
+}
+
+/// Tells operations an e-mail failed (`lcs.alert.v1`, `email_failed`): the
+/// one way a refused send, a send out of attempts and a failed delivery are
+/// reported, in the caller's transaction. The alert is named by the e-mail,
+/// so however many of its recipients fail, and however often this runs,
+/// operations get one alert per e-mail.
+pub(crate) async fn alert_email_failed(
+    conn: &mut sqlx::PgConnection,
+    email: &serde_json::Value,
+    error_code: &str,
+    source: &str,
+) -> sqlx::Result<()> {
+    let alert = notify::failure_alert(email, error_code, source, Utc::now());
+    store::outbox::enqueue(conn, &alert).await
 }
 
 async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
