@@ -45,6 +45,28 @@ pub fn dead_letter_publish() -> Delays {
 
 pub const DEAD_LETTER_TRIES: usize = 5;
 
+/// A batch of `vemt import` hit a deadlock or a dropped connection: the
+/// batch is whole or absent, so it runs again, a few times (a person is at
+/// the terminal; an outage should end the run, not hang it).
+pub fn import_batch() -> Delays {
+    exponential(Duration::from_millis(200), Duration::from_secs(2))
+        .with_max_times(3)
+        .build()
+}
+
+/// The delay before the next try of work whose failures are counted in the
+/// database (an outbox row, a Notify send, a delivery-status poll): the row
+/// outlives any one loop, so the delay is computed from its count.
+/// `tries` is how many were made; 0 gives `base`. With jitter, a delay is
+/// between the exponential one and twice it.
+pub fn after(base: Duration, max: Duration, tries: u32) -> Duration {
+    exponential(base, max)
+        .without_max_times()
+        .build()
+        .nth(tries.min(64) as usize)
+        .unwrap_or(max)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,6 +74,22 @@ mod tests {
     #[test]
     fn dead_letter_publishes_are_tried_a_bounded_number_of_times() {
         assert_eq!(dead_letter_publish().count(), DEAD_LETTER_TRIES - 1);
+    }
+
+    #[test]
+    fn counted_retries_grow_to_their_cap_with_at_most_double_jitter() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_millis(1000));
+        for (tries, plain) in [
+            (0, 100),
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1000),
+            (400, 1000),
+        ] {
+            let d = after(base, max, tries).as_millis();
+            assert!((plain..=2 * plain).contains(&d), "{tries} tries: {d} ms");
+        }
     }
 
     #[test]

@@ -164,18 +164,18 @@ impl Application {
             );
             tokio::spawn(tracker.run(shutdown.clone()))
         });
-        let mut backoff = Duration::from_millis(200);
+        let mut outage = crate::retry::broker_reconnect();
         while !*shutdown.borrow() {
             match self.broker_session(shutdown.clone()).await {
-                Ok(()) => backoff = Duration::from_millis(200),
+                Ok(()) => outage = crate::retry::broker_reconnect(),
                 Err(err) => {
-                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "broker session ended; reconnecting");
+                    let delay = outage.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "broker session ended; reconnecting");
                     let mut stop = shutdown.clone();
                     tokio::select! {
                         _ = stop.changed() => {}
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }

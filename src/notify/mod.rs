@@ -316,20 +316,21 @@ impl NotifyConfig {
 
     /// The wait before the next try after `attempts` tries.
     pub fn retry_delay(&self, attempts: i32) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(0)
-            .min(16);
-        let delay = self.retry_base_ms.saturating_mul(1 << doublings);
-        Duration::from_millis(delay.min(self.retry_max_ms))
+        crate::retry::after(
+            Duration::from_millis(self.retry_base_ms),
+            Duration::from_millis(self.retry_max_ms),
+            u32::try_from(attempts.saturating_sub(1)).unwrap_or(0),
+        )
     }
 
     /// The wait before the next status poll after `polls` polls (the first
     /// poll comes `status_poll_base` after acceptance).
     pub fn poll_delay(&self, polls: i32) -> Duration {
-        let doublings = u32::try_from(polls).unwrap_or(0).min(16);
-        self.status_poll_base
-            .saturating_mul(1 << doublings)
-            .min(self.status_poll_max)
+        crate::retry::after(
+            self.status_poll_base,
+            self.status_poll_max,
+            u32::try_from(polls).unwrap_or(0),
+        )
     }
 }
 
@@ -672,11 +673,18 @@ mod tests {
         s.status_poll_base_ms = 1000;
         s.status_poll_max_ms = 5000;
         let config = NotifyConfig::from_settings(&s).unwrap();
-        let waits: Vec<u64> = (0..5)
-            .map(|n| config.poll_delay(n).as_millis() as u64)
-            .collect();
-        assert_eq!(waits, [1000, 2000, 4000, 5000, 5000]);
-        assert_eq!(config.poll_delay(i32::MAX).as_millis(), 5000);
+        // Jittered: between the exponential delay and twice it.
+        for (n, plain) in [
+            (0, 1000),
+            (1, 2000),
+            (2, 4000),
+            (3, 5000),
+            (4, 5000),
+            (i32::MAX, 5000),
+        ] {
+            let wait = config.poll_delay(n).as_millis() as u64;
+            assert!((plain..=2 * plain).contains(&wait), "{n} polls: {wait} ms");
+        }
         s.status_poll_max_ms = 500;
         let err = NotifyConfig::from_settings(&s).unwrap_err().to_string();
         assert!(err.contains("status_poll_base_ms"), "{err}");

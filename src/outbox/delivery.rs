@@ -85,22 +85,21 @@ impl DeliveryTracker {
     /// Polls until shutdown. Errors are waited out with backoff: stopping
     /// here would leave every later failure unreported.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut outage = crate::retry::database_outage();
         loop {
             let wait = match self.poll_due().await {
                 Ok(polled) if polled.claimed >= BATCH as usize => continue,
                 Ok(_) => {
-                    backoff = Duration::from_millis(100);
+                    outage = crate::retry::database_outage();
                     self.next_wait().await.unwrap_or(MIN_WAIT)
                 }
                 Err(err) => {
+                    let wait = outage.next().unwrap_or(Duration::from_secs(30));
                     if is_transient_error(&err) {
-                        tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "e-mail delivery statuses unavailable; will retry");
+                        tracing::warn!(error = %err, retry_in_ms = wait.as_millis() as u64, "e-mail delivery statuses unavailable; will retry");
                     } else {
-                        tracing::error!(error = %err, retry_in_ms = backoff.as_millis() as u64, "e-mail delivery statuses not recorded; will retry");
+                        tracing::error!(error = %err, retry_in_ms = wait.as_millis() as u64, "e-mail delivery statuses not recorded; will retry");
                     }
-                    let wait = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     wait
                 }
             };

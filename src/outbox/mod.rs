@@ -90,25 +90,25 @@ impl Relay {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let mut listener: Option<PgListener> = None;
-        let mut backoff = Duration::from_millis(100);
+        let mut outage = crate::retry::database_outage();
         loop {
             if listener.is_none() {
                 listener = self.listen().await.ok();
             }
             match self.publish_pending().await {
                 Ok(pass) => {
-                    backoff = Duration::from_millis(100);
+                    outage = crate::retry::database_outage();
                     if pass.published + pass.failed >= self.batch_size() {
                         continue; // more may be waiting
                     }
                 }
                 Err(err) if is_transient_error(&err) => {
-                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "outbox unavailable; will retry");
+                    let delay = outage.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "outbox unavailable; will retry");
                     tokio::select! {
                         _ = shutdown.changed() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
                 }
                 Err(err) => return Err(err),
@@ -351,9 +351,11 @@ impl Relay {
     }
 
     fn retry_delay(&self, attempts: i32) -> Duration {
-        let doublings = u32::try_from(attempts).unwrap_or(0).min(16);
-        let delay = self.settings.retry_base_ms.saturating_mul(1 << doublings);
-        Duration::from_millis(delay.min(self.settings.retry_max_ms))
+        crate::retry::after(
+            Duration::from_millis(self.settings.retry_base_ms),
+            Duration::from_millis(self.settings.retry_max_ms),
+            u32::try_from(attempts).unwrap_or(0),
+        )
     }
 }
 
