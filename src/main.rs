@@ -329,18 +329,31 @@ async fn print_agenda(
         .context("connecting to PostgreSQL")?;
     let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
     let now = chrono::Utc::now();
-    let date = date.unwrap_or_else(|| calendar.next_open_meeting(now).date);
+    // The calendar as it stands, with the meetings cancelled or moved by
+    // `vemt meeting` (the HTTP views read the same one).
+    let date = match date {
+        Some(date) => date,
+        None => {
+            agendas
+                .next_meeting(now)
+                .await
+                .context("reading the meeting calendar (has `vemt migrate` run?)")?
+                .date
+        }
+    };
     let agenda = agendas
         .agenda(date, now)
         .await
         .context("reading the agenda (has `vemt migrate` run?)")?;
+    let agenda = match agenda {
+        Some(agenda) => agenda,
+        None => {
+            let why = agendas.why_no_meeting(date).await?;
+            pool.close().await;
+            anyhow::bail!("no agenda for {date}: {why}");
+        }
+    };
     pool.close().await;
-    let agenda = agenda.with_context(|| {
-        format!(
-            "no meeting on {date}: the meeting sits on {}",
-            settings.meetings.review_weekday
-        )
-    })?;
     let text = match format {
         AgendaFormat::Table => render::table(
             &agenda,
