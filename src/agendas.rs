@@ -30,6 +30,7 @@ pub struct Agendas {
     pool: PgPool,
     calendar: MeetingCalendar,
     thresholds: Thresholds,
+    open_without_update_days: u32,
 }
 
 impl Agendas {
@@ -38,7 +39,14 @@ impl Agendas {
             pool,
             calendar,
             thresholds,
+            open_without_update_days: crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
         }
+    }
+
+    /// The same, flagging episodes open this many days with no update.
+    pub fn with_open_without_update_days(mut self, days: u32) -> Self {
+        self.open_without_update_days = days;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -147,6 +155,8 @@ impl Agendas {
                     None => None,
                 },
                 trigger_plan: trigger_plans::newest_of_child(conn, child).await?,
+                links: episodes::links_of_child(conn, child).await?,
+                open_without_update_days: self.open_without_update_days,
             };
             built.push(agenda::item(facts, as_of, &self.thresholds));
         }

@@ -327,7 +327,8 @@ async fn print_agenda(
     let pool = vemt::store::connect(&settings.database)
         .await
         .context("connecting to PostgreSQL")?;
-    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
+    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar.clone(), settings.criteria)
+        .with_open_without_update_days(settings.data_quality.open_without_update_days);
     let now = chrono::Utc::now();
     // The calendar as it stands, with the meetings cancelled or moved by
     // `vemt meeting` (the HTTP views read the same one).

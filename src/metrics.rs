@@ -19,6 +19,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::broker::OUTBOUND_TYPES;
 use crate::contract::inbound::Rejection;
+use crate::domain::quality::DataQualityFlag;
 use crate::intake::Outcome;
 use crate::notify::DeliveryStatus;
 
@@ -119,9 +120,15 @@ pub struct Metrics {
     outbox_oldest_pending: Gauge<f64, AtomicU64>,
     outbox_failed: Gauge,
     agenda_items: Family<AgendaLabel, Gauge>,
+    data_quality_flags: Family<FlagLabel, Gauge>,
     broker_connected: Gauge,
     database_up: Gauge,
     retention_deleted: Family<TableLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlagLabel {
+    flag: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -245,6 +252,12 @@ impl Metrics {
             "Items on the latest published agenda of each kind",
             agenda_items.clone(),
         );
+        let data_quality_flags = Family::default();
+        registry.register(
+            "agenda_data_quality_flags",
+            "Data-quality flags on the items of the latest collated Wednesday agenda, by flag (issue 11)",
+            data_quality_flags.clone(),
+        );
         let broker_connected = Gauge::default();
         registry.register(
             "broker_connected",
@@ -280,6 +293,7 @@ impl Metrics {
             outbox_oldest_pending,
             outbox_failed,
             agenda_items,
+            data_quality_flags,
             broker_connected,
             database_up,
             retention_deleted,
@@ -402,6 +416,23 @@ impl Metrics {
                     })
                     .set(items);
             }
+        }
+    }
+
+    /// The data-quality flags of the latest collated Wednesday agenda: every
+    /// flag has a series, 0 when none was raised (or nothing is collated).
+    pub fn set_data_quality_flags(&self, raised: &[(DataQualityFlag, i64)]) {
+        for flag in DataQualityFlag::ALL {
+            let count = raised
+                .iter()
+                .filter(|(f, _)| f == flag)
+                .map(|(_, n)| *n)
+                .sum();
+            self.data_quality_flags
+                .get_or_create(&FlagLabel {
+                    flag: flag.as_str(),
+                })
+                .set(count);
         }
     }
 

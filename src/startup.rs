@@ -68,7 +68,8 @@ impl Application {
             settings.service.source.clone(),
             templates,
         );
-        let agendas = Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
+        let agendas = Agendas::new(pool.clone(), calendar.clone(), settings.criteria)
+            .with_open_without_update_days(settings.data_quality.open_without_update_days);
         let http_listener = tokio::net::TcpListener::bind(settings.http.bind)
             .await
             .with_context(|| format!("cannot listen on http.bind {}", settings.http.bind))?;

@@ -245,7 +245,9 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 async fn metrics(State(state): State<HttpState>) -> Response {
     let stored = async {
         let mut conn = state.pool.acquire().await?;
-        crate::store::metrics::read(&mut conn).await
+        let stored = crate::store::metrics::read(&mut conn).await?;
+        let flags = crate::store::metrics::data_quality_flags(&mut conn).await?;
+        Ok::<_, sqlx::Error>((stored, flags))
     };
     let stored = match tokio::time::timeout(READINESS_TIMEOUT, stored).await {
         Ok(Ok(stored)) => Some(stored),
@@ -258,6 +260,10 @@ async fn metrics(State(state): State<HttpState>) -> Response {
             None
         }
     };
+    if let Some((_, flags)) = &stored {
+        state.metrics.set_data_quality_flags(flags);
+    }
+    let stored = stored.map(|(stored, _)| stored);
     state.metrics.set_stored(stored.as_ref());
     state
         .metrics

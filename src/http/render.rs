@@ -63,7 +63,7 @@ pub fn title(agenda: &Agenda) -> String {
 // ---- CSV ----
 
 /// The CSV columns, one row per listed episode per child.
-pub const CSV_COLUMNS: [&str; 19] = [
+pub const CSV_COLUMNS: [&str; 20] = [
     "meeting_date",
     "family_name",
     "given_name",
@@ -83,26 +83,54 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "status",
     "rhi_not_offered_within_72_hours",
     "trigger_plan_url",
+    "data_quality",
 ];
 
 /// RFC 4180 CSV with CRLF line ends: one row per episode per child, and one
 /// row (episode columns empty) for a child with no listed episode. Times
 /// are RFC 3339 in UTC, for machines.
 pub fn csv(agenda: &Agenda) -> String {
-    let mut out = String::new();
-    csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    let mut rows = vec![CSV_COLUMNS.map(str::to_owned).to_vec()];
     for item in &agenda.items {
         if item.episodes.is_empty() {
-            csv_row(&mut out, csv_cells(agenda, item, None));
+            rows.push(csv_cells(agenda, item, None).to_vec());
         }
         for episode in &item.episodes {
-            csv_row(&mut out, csv_cells(agenda, item, Some(episode)));
+            rows.push(csv_cells(agenda, item, Some(episode)).to_vec());
         }
     }
-    out
+    csv_document(rows)
 }
 
-fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>) -> [String; 19] {
+/// Rows written by the `csv` crate (RFC 4180, CRLF), every cell through
+/// the formula guard first.
+pub fn csv_document(rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut writer = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(Vec::new());
+    for row in rows {
+        writer
+            .write_record(row.iter().map(|cell| neutralise(cell).into_owned()))
+            .expect("writing CSV to memory cannot fail");
+    }
+    let bytes = writer
+        .into_inner()
+        .expect("writing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
+}
+
+/// A data-quality flag list for a CSV cell: `flag:evidence+evidence` joined
+/// by spaces.
+pub fn flags_cell(issues: &[crate::domain::quality::DataQualityIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{}:{}", i.flag.as_str(), i.evidence.join("+")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>) -> [String; 20] {
     let rfc3339 = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let joined = |ids: Vec<&str>| ids.join(" ");
     let e = episode;
@@ -152,34 +180,29 @@ fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>
             .as_ref()
             .map(|p| p.url.clone())
             .unwrap_or_default(),
+        flags_cell(&item.data_quality),
     ]
 }
 
-fn csv_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
-    for (i, cell) in cells.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&csv_cell(&cell));
+/// A cell a spreadsheet would run as a formula (starting with `=` `+` `-`
+/// `@`, tab or CR: names and outcomes are partner input) gets a leading
+/// `'`; quoting is the `csv` crate's.
+pub fn neutralise(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{raw}"))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
     }
-    out.push_str("\r\n");
 }
 
-/// One cell: a cell a spreadsheet would run as a formula (starting with
-/// `=` `+` `-` `@`, tab or CR: names and outcomes are partner input) gets a
-/// leading `'`; then a cell holding `,` `"` CR or LF is quoted with its `"`
-/// doubled (RFC 4180).
+/// One cell as it appears in a document: guarded, then quoted per RFC 4180
+/// when it holds `,` `"` CR or LF.
 pub fn csv_cell(raw: &str) -> String {
-    let neutral = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    if neutral.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", neutral.replace('"', "\"\""))
-    } else {
-        neutral
-    }
+    let document = csv_document([vec![raw.to_owned(), String::new()]]);
+    document
+        .strip_suffix(",\r\n")
+        .unwrap_or(&document)
+        .to_owned()
 }
 
 // ---- terminal table ----
@@ -257,6 +280,7 @@ pub(crate) mod tests {
     use crate::domain::child::{RhiStatus, VemtStatus};
     use crate::domain::episode::{EpisodeStatus, RiskLevel};
     use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId};
+    use crate::domain::quality::{DataQualityFlag, DataQualityIssue};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -312,6 +336,10 @@ pub(crate) mod tests {
                 version: 2,
                 url: "https://docs.example.org/plans/TP-1?a=1&b=2".into(),
             }),
+            data_quality: vec![DataQualityIssue {
+                flag: DataQualityFlag::InterviewCompletedBeforeReturn,
+                evidence: vec!["RHI-1".into(), "CP-1".into()],
+            }],
         };
         let quiet = AgendaItem {
             lcs_person_id: None,
@@ -327,6 +355,7 @@ pub(crate) mod tests {
             episodes: vec![],
             return_home_interviews: vec![],
             trigger_plan: None,
+            data_quality: vec![],
         };
         Agenda {
             meeting_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
@@ -358,10 +387,10 @@ pub(crate) mod tests {
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], CSV_COLUMNS.join(","));
         assert!(text.contains(
-            "2026-11-25,\"'=O'Brien, <b>\",\"Ann \"\"Nan\"\"\",2011-03-04,LCS-1,P-1 P-2,active,true,high_risk top_missing,2026-11-18,\"line one\nline two\",CP-1,2026-11-20T14:00:00Z,2026-11-21T02:30:00Z,12.5,high,returned,true,https://docs.example.org/plans/TP-1?a=1&b=2\r\n"
+            "2026-11-25,\"'=O'Brien, <b>\",\"Ann \"\"Nan\"\"\",2011-03-04,LCS-1,P-1 P-2,active,true,high_risk top_missing,2026-11-18,\"line one\nline two\",CP-1,2026-11-20T14:00:00Z,2026-11-21T02:30:00Z,12.5,high,returned,true,https://docs.example.org/plans/TP-1?a=1&b=2,interview_completed_before_return:RHI-1+CP-1\r\n"
         ), "{text}");
         assert!(
-            text.contains("2026-11-25,Quiet\u{1b}[2J,Bea,2012-01-02,,P-9,,false,active_vemt_case,,,,,,,,,,\r\n"),
+            text.contains("2026-11-25,Quiet\u{1b}[2J,Bea,2012-01-02,,P-9,,false,active_vemt_case,,,,,,,,,,,\r\n"),
             "{text}"
         );
         assert!(text.ends_with("\r\n"));
