@@ -110,6 +110,18 @@ impl Application {
         )
     }
 
+    /// The weekly and monthly VPG agendas: published by the timers, read
+    /// by the HTTP views and `vemt agenda --meeting`.
+    pub fn vpg_agendas(&self) -> anyhow::Result<VpgAgendas> {
+        Ok(VpgAgendas::new(
+            self.pool.clone(),
+            self.settings.vpg_weekly()?,
+            self.settings.vpg_monthly()?,
+            self.settings.criteria,
+            self.settings.vpg_monthly.turning_18_horizon_days,
+        ))
+    }
+
     /// The metrics `/metrics` serves.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
@@ -138,13 +150,7 @@ impl Application {
             intake: self.intake.clone(),
             agendas: self.agendas.clone(),
             meetings: self.meetings(),
-            vpg: VpgAgendas::new(
-                self.pool.clone(),
-                self.settings.vpg_weekly()?,
-                self.settings.vpg_monthly()?,
-                self.settings.criteria,
-                self.settings.vpg_monthly.turning_18_horizon_days,
-            ),
+            vpg: self.vpg_agendas()?,
             retention: crate::retention::Retention::new(
                 self.pool.clone(),
                 self.settings.retention.days,
@@ -216,7 +222,8 @@ impl Application {
                 thresholds: self.settings.criteria,
             },
             self.metrics.clone(),
-        );
+        )
+        .with_vpg(self.vpg_agendas()?);
         if self.settings.http.token().is_none() {
             tracing::warn!("http.token is not set: only /livez, /readyz and /metrics are served");
         }

@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::agenda::{Agenda, AgendaEpisode, AgendaItem};
+use crate::domain::child::Vemt;
 use crate::domain::criteria::{Criterion, Thresholds};
+use crate::domain::vpg::{VpgIdentity, VpgMonthlyAgenda, VpgWeeklyAgenda};
 
 /// What wording and times depend on: the council's time zone and the
 /// configured criteria.
@@ -205,6 +207,208 @@ pub fn csv_cell(raw: &str) -> String {
         .to_owned()
 }
 
+// ---- the VPG agendas (issue 11) ----
+
+/// The weekly VPG CSV columns: one row per child per section, and per
+/// listed episode in the MISSING section.
+pub const VPG_WEEKLY_COLUMNS: [&str; 20] = [
+    "meeting_date",
+    "section",
+    "lcs_person_id",
+    "family_name",
+    "given_name",
+    "date_of_birth",
+    "police_person_ids",
+    "vemt_status",
+    "vemt_category",
+    "vemt_risk_level",
+    "m1_meeting_date",
+    "m1_outcome",
+    "episode_id",
+    "reported_missing_at",
+    "returned_at",
+    "duration_hours",
+    "risk_level",
+    "status",
+    "rhi_not_offered_within_72_hours",
+    "preview",
+];
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The weekly VPG agenda as CSV (RFC 4180, CRLF, formula guard).
+pub fn vpg_weekly_csv(agenda: &VpgWeeklyAgenda, preview: bool) -> String {
+    let date = agenda.meeting_date.to_string();
+    let s = &agenda.sections;
+    let mut rows = vec![VPG_WEEKLY_COLUMNS.map(str::to_owned).to_vec()];
+    let blank = |n: usize| vec![String::new(); n];
+    for (section, outcomes) in [
+        ("m1_outcomes", &s.m1_outcomes),
+        ("referred_by_m1", &s.referred_by_m1),
+    ] {
+        for o in outcomes {
+            let mut row = vec![
+                date.clone(),
+                section.into(),
+                o.lcs_person_id.as_str().into(),
+            ];
+            row.extend(blank(7));
+            row.extend([o.meeting_date.to_string(), o.outcome.clone()]);
+            row.extend(blank(7));
+            row.push(preview.to_string());
+            rows.push(row);
+        }
+    }
+    let who = |section: &str, i: &VpgIdentity, v: &Vemt| -> Vec<String> {
+        vec![
+            date.clone(),
+            section.into(),
+            i.lcs_person_id.as_str().into(),
+            i.family_name.clone(),
+            i.given_name.clone(),
+            i.date_of_birth.to_string(),
+            i.police_person_ids
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            v.status.as_str().into(),
+            v.category
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            v.risk_level
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            String::new(),
+            String::new(),
+        ]
+    };
+    for c in &s.missing_category {
+        if c.episodes.is_empty() {
+            let mut row = who("missing_category", &c.identity, &c.vemt);
+            row.extend(blank(7));
+            row.push(preview.to_string());
+            rows.push(row);
+        }
+        for e in &c.episodes {
+            let mut row = who("missing_category", &c.identity, &c.vemt);
+            row.extend([
+                e.episode_id.as_str().to_owned(),
+                rfc3339(e.reported_missing_at),
+                e.returned_at.map(rfc3339).unwrap_or_default(),
+                format!("{:.1}", e.duration_hours),
+                e.risk_level.as_str().to_owned(),
+                e.status.as_str().to_owned(),
+                e.rhi_not_offered_within_72_hours.to_string(),
+                preview.to_string(),
+            ]);
+            rows.push(row);
+        }
+    }
+    for (section, children) in [
+        ("new_referrals", &s.new_referrals),
+        ("deferred", &s.deferred),
+    ] {
+        for c in children {
+            let mut row = who(section, &c.identity, &c.vemt);
+            row.extend(blank(7));
+            row.push(preview.to_string());
+            rows.push(row);
+        }
+    }
+    csv_document(rows)
+}
+
+/// The monthly VPG CSV columns: one row per outstanding action per child,
+/// and one row for a child with none.
+pub const VPG_MONTHLY_COLUMNS: [&str; 17] = [
+    "meeting_date",
+    "lcs_person_id",
+    "family_name",
+    "given_name",
+    "date_of_birth",
+    "police_person_ids",
+    "vemt_category",
+    "vemt_risk_level",
+    "turns_18_on",
+    "may_fit_stage",
+    "stage_unmet",
+    "flags",
+    "action_meeting_date",
+    "action_owner_role",
+    "action_description",
+    "outstanding_actions",
+    "preview",
+];
+
+/// The monthly VPG agenda as CSV (RFC 4180, CRLF, formula guard).
+pub fn vpg_monthly_csv(agenda: &VpgMonthlyAgenda, preview: bool) -> String {
+    let mut rows = vec![VPG_MONTHLY_COLUMNS.map(str::to_owned).to_vec()];
+    for item in &agenda.items {
+        let i = &item.identity;
+        let base = vec![
+            agenda.meeting_date.to_string(),
+            i.lcs_person_id.as_str().into(),
+            i.family_name.clone(),
+            i.given_name.clone(),
+            i.date_of_birth.to_string(),
+            i.police_person_ids
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            item.vemt
+                .category
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            item.vemt
+                .risk_level
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            item.turns_18_on.map(|d| d.to_string()).unwrap_or_default(),
+            item.may_fit_stage.to_string(),
+            item.stage_unmet
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            item.flags
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ];
+        let count = item.outstanding_actions.len().to_string();
+        if item.outstanding_actions.is_empty() {
+            let mut row = base.clone();
+            row.extend([
+                String::new(),
+                String::new(),
+                String::new(),
+                count.clone(),
+                preview.to_string(),
+            ]);
+            rows.push(row);
+        }
+        for a in &item.outstanding_actions {
+            let mut row = base.clone();
+            row.extend([
+                a.meeting_date.to_string(),
+                a.assignee_role
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_default(),
+                a.description.clone(),
+                count.clone(),
+                preview.to_string(),
+            ]);
+            rows.push(row);
+        }
+    }
+    csv_document(rows)
+}
+
 // ---- terminal table ----
 
 /// A plain-text table for a terminal: one line per child with name, date
@@ -262,6 +466,117 @@ pub fn table(agenda: &Agenda, presentation: &Presentation) -> String {
         "{children} {}\n",
         if children == 1 { "child" } else { "children" }
     ));
+    out
+}
+
+/// Lines of `(name, dob, detail)` under a heading, for a terminal.
+fn section_lines(out: &mut String, heading: &str, rows: &[[String; 3]]) {
+    out.push_str(&format!("\n{heading} ({})\n", rows.len()));
+    if rows.is_empty() {
+        out.push_str("  none\n");
+    }
+    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
+    for [name, dob, detail] in rows {
+        let line = format!("  {name:<width$}  {dob}  {detail}");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+fn vpg_status(published: Option<DateTime<Utc>>, p: &Presentation) -> String {
+    match published {
+        Some(at) => format!("published {}", local_time(at, p.timezone)),
+        None => "preview; not yet published".to_owned(),
+    }
+}
+
+fn name(i: &VpgIdentity) -> String {
+    printable(&format!("{}, {}", i.family_name, i.given_name))
+}
+
+/// The weekly VPG agenda for a terminal: a heading per section, a line per
+/// child (control characters shown as `?`).
+pub fn vpg_weekly_table(
+    agenda: &VpgWeeklyAgenda,
+    published: Option<DateTime<Utc>>,
+    p: &Presentation,
+) -> String {
+    let s = &agenda.sections;
+    let mut out = format!(
+        "Weekly VPG meeting \u{2014} {} ({})\n",
+        long_date(agenda.meeting_date),
+        vpg_status(published, p)
+    );
+    let outcome_rows = |rows: &[crate::domain::vpg::M1Outcome]| -> Vec<[String; 3]> {
+        rows.iter()
+            .map(|o| {
+                [
+                    o.lcs_person_id.as_str().to_owned(),
+                    o.meeting_date.to_string(),
+                    printable(&o.outcome),
+                ]
+            })
+            .collect()
+    };
+    section_lines(&mut out, "M1 outcomes", &outcome_rows(&s.m1_outcomes));
+    section_lines(&mut out, "Referred by M1", &outcome_rows(&s.referred_by_m1));
+    let missing: Vec<[String; 3]> = s
+        .missing_category
+        .iter()
+        .map(|c| {
+            [
+                name(&c.identity),
+                c.identity.date_of_birth.to_string(),
+                format!("{} episodes", c.episodes.len()),
+            ]
+        })
+        .collect();
+    section_lines(&mut out, "Missing category: active cases", &missing);
+    let cases = |rows: &[crate::domain::vpg::WeeklyChild]| -> Vec<[String; 3]> {
+        rows.iter()
+            .map(|c| {
+                [
+                    name(&c.identity),
+                    c.identity.date_of_birth.to_string(),
+                    c.vemt.category.map(|c| c.as_str()).unwrap_or("").to_owned(),
+                ]
+            })
+            .collect()
+    };
+    section_lines(&mut out, "New referrals", &cases(&s.new_referrals));
+    section_lines(&mut out, "Deferred", &cases(&s.deferred));
+    out
+}
+
+/// The monthly VPG agenda for a terminal.
+pub fn vpg_monthly_table(
+    agenda: &VpgMonthlyAgenda,
+    published: Option<DateTime<Utc>>,
+    p: &Presentation,
+) -> String {
+    let mut out = format!(
+        "Monthly VPG meeting \u{2014} {} ({})\n",
+        long_date(agenda.meeting_date),
+        vpg_status(published, p)
+    );
+    let all: Vec<[String; 3]> = agenda
+        .items
+        .iter()
+        .map(|i| {
+            let flags: Vec<&str> = i.flags.iter().map(|f| f.as_str()).collect();
+            [
+                name(&i.identity),
+                i.identity.date_of_birth.to_string(),
+                format!(
+                    "{} actions outstanding{}{}",
+                    i.outstanding_actions.len(),
+                    if flags.is_empty() { "" } else { "; " },
+                    flags.join(", ")
+                ),
+            ]
+        })
+        .collect();
+    section_lines(&mut out, "Every active case", &all);
     out
 }
 
