@@ -17,10 +17,11 @@ echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== chromium (renders the printable agenda in the integration tests)"
 # The test fails rather than skips without it, so a fresh machine gets it here.
-if ! command -v chromium >/dev/null; then
+# pdftotext (poppler-utils) reads the printed pages back (issue 11).
+if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
   as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null
 fi
 chromium --version 2>/dev/null || { echo "chromium is not runnable" >&2; exit 1; }
 echo "== cargo test"

@@ -97,12 +97,12 @@ pub fn duration_words(hours: f64) -> String {
     let minutes = (hours * 60.0).round().max(0.0) as i64;
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     let (days, hours, mins) = (minutes / 1440, (minutes % 1440) / 60, minutes % 60);
-    if days > 0 {
-        format!("{} {}", plural(days, "day"), plural(hours, "hour"))
-    } else if hours > 0 {
-        format!("{} {}", plural(hours, "hour"), plural(mins, "minute"))
-    } else {
-        plural(mins, "minute")
+    match (days, hours, mins) {
+        (0, 0, m) => plural(m, "minute"),
+        (0, h, 0) => plural(h, "hour"),
+        (0, h, m) => format!("{} {}", plural(h, "hour"), plural(m, "minute")),
+        (d, 0, _) => plural(d, "day"),
+        (d, h, _) => format!("{} {}", plural(d, "day"), plural(h, "hour")),
     }
 }
 
@@ -683,9 +683,10 @@ mod tests {
     fn durations_read_in_days_and_hours() {
         assert_eq!(duration_words(12.5), "12 hours 30 minutes");
         assert_eq!(duration_words(525.8), "21 days 21 hours");
-        assert_eq!(duration_words(24.0), "1 day 0 hours");
+        assert_eq!(duration_words(24.0), "1 day");
         assert_eq!(duration_words(0.5), "30 minutes");
-        assert_eq!(duration_words(1.0), "1 hour 0 minutes");
+        assert_eq!(duration_words(1.0), "1 hour");
+        assert_eq!(duration_words(49.9), "2 days 1 hour");
     }
 
     #[test]

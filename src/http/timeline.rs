@@ -135,7 +135,7 @@ pub fn svg(
                 @let (fill, letter, words) = risk_style(e.risk_level);
                 @let x0 = x(e.reported_missing_at);
                 @let open = e.returned_at.is_none();
-                @let x1 = x(e.returned_at.unwrap_or(end)).max(x0 + 3.0);
+                @let x1 = x(e.returned_at.unwrap_or(end)).max(x0 + 5.0);
                 @let y = TOP + (*lane as f64) * LANE;
                 g class=(if open { "episode open" } else { "episode" }) {
                     title {
