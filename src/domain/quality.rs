@@ -338,7 +338,7 @@ mod tests {
             None,
             now() - hours(24),
         );
-        assert_eq!(flags(None, &[updated.clone()], &[], &[]), []);
+        assert_eq!(flags(None, std::slice::from_ref(&updated), &[], &[]), []);
         // A shorter setting flags it.
         let short = check(
             QualityFacts {
@@ -367,7 +367,7 @@ mod tests {
         );
         let early = completed("R1", "E1", now() - hours(95));
         assert_eq!(
-            flags(None, &[e1.clone()], &[early], &[]),
+            flags(None, std::slice::from_ref(&e1), &[early], &[]),
             one(
                 DataQualityFlag::InterviewCompletedBeforeReturn,
                 &["R1", "E1"]

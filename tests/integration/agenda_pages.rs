@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{EpisodeSpec, HTTP_TOKEN, TestApp, child_record, cloud_event, utc};
 use crate::http::{
-    BearerProxy, chromium_binary, child_sections, get, page_text, pdf_pages, run_chromium,
+    BearerProxy, child_sections, chromium_binary, get, page_text, pdf_pages, run_chromium,
 };
 
 fn interview(rhi: &str, episode: &str, lcs: &str, status: &str, at: &str) -> Value {
@@ -127,12 +127,22 @@ async fn data_quality_flags_from_the_feed_reach_the_agenda_and_metrics() {
     app.publish(&open.event()).await;
     // Completed an hour into CP-DQ-1, nine hours before the return.
     let early = (reported + Duration::hours(1)).to_rfc3339();
-    app.publish(&interview("RHI-DQ-1", "CP-DQ-1", "LCS-DQ", "completed", &early))
-        .await;
+    app.publish(&interview(
+        "RHI-DQ-1",
+        "CP-DQ-1",
+        "LCS-DQ",
+        "completed",
+        &early,
+    ))
+    .await;
     app.wait_handled(5).await;
 
     let path = "/meetings/2026-11-18/agenda";
-    let agenda: Value = get(&app, path, Some(HTTP_TOKEN)).await.json().await.unwrap();
+    let agenda: Value = get(&app, path, Some(HTTP_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
     let item = &agenda["items"][0];
     let flags: Vec<&str> = item["data_quality"]
         .as_array()
@@ -265,8 +275,14 @@ async fn vpg_agendas_as_json_csv_and_pages_in_chromium() {
     missing["data"]["police_person_ids"] = json!(["P-VM1"]);
     missing["data"]["family_name"] = json!("=HYPERLINK(\"x\") <b>Vm");
     app.publish(&missing).await;
-    app.publish(&record("LCS-VR1", "referred", "cse", "female", "2012-01-01"))
-        .await;
+    app.publish(&record(
+        "LCS-VR1",
+        "referred",
+        "cse",
+        "female",
+        "2012-01-01",
+    ))
+    .await;
     app.publish(&record("LCS-VD1", "deferred", "cce", "male", "2012-01-01"))
         .await;
     app.publish(&record("LCS-VC1", "active", "cse", "female", "2010-05-06"))
@@ -298,7 +314,11 @@ async fn vpg_agendas_as_json_csv_and_pages_in_chromium() {
         let refused = get(&app, path, None).await;
         assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{path}");
     }
-    let list: Value = get(&app, "/vpg", Some(HTTP_TOKEN)).await.json().await.unwrap();
+    let list: Value = get(&app, "/vpg", Some(HTTP_TOKEN))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list[0]["kind"], "weekly");
     assert_eq!(list[0]["date"], "2026-11-26");
     assert_eq!(list[0]["published_at"], Value::Null);
@@ -349,7 +369,10 @@ async fn vpg_agendas_as_json_csv_and_pages_in_chromium() {
     // CSV: headers as the Wednesday CSV, the formula guard on partner text.
     for (path, file) in [
         ("/vpg/weekly?format=csv", "vpg-weekly-2026-11-26.csv"),
-        ("/vpg/monthly/2026-12-03?format=csv", "vpg-monthly-2026-12-03.csv"),
+        (
+            "/vpg/monthly/2026-12-03?format=csv",
+            "vpg-monthly-2026-12-03.csv",
+        ),
     ] {
         let response = get(&app, path, Some(HTTP_TOKEN)).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -403,7 +426,10 @@ async fn vpg_agendas_as_json_csv_and_pages_in_chromium() {
         ("new-referrals", "New referrals"),
         ("deferred", "Deferred"),
     ] {
-        assert!(dom.contains(&format!("href=\"#{id}\"")), "summary link {id}");
+        assert!(
+            dom.contains(&format!("href=\"#{id}\"")),
+            "summary link {id}"
+        );
         assert!(page_text(section(&dom, id)).contains(heading), "{id}");
     }
     let missing_text = page_text(section(&dom, "missing-category"));
@@ -427,7 +453,11 @@ async fn vpg_agendas_as_json_csv_and_pages_in_chromium() {
     let text = page_text(&dom);
     assert!(text.contains("Monthly VPG meeting \u{2014} Thursday 3 December 2026"));
     let active = page_text(section(&dom, "active-cases"));
-    for child in ["Record-LCS-VC1", "Record-LCS-VT1", "=HYPERLINK(\"x\") <b>Vm"] {
+    for child in [
+        "Record-LCS-VC1",
+        "Record-LCS-VT1",
+        "=HYPERLINK(\"x\") <b>Vm",
+    ] {
         assert!(active.contains(child), "{child} among the active cases");
     }
     assert!(active.contains("not female; under 16; not in the CSE category"));
