@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -87,21 +87,8 @@ impl Partner {
     }
 
     async fn publish(&self, app: &TestApp, body: &[u8], routing_key: &str) {
-        let properties = BasicProperties::default()
-            .with_content_type(broker::CLOUDEVENTS_JSON.into())
-            .with_delivery_mode(2)
-            .with_message_id(Uuid::new_v4().to_string().as_str().into())
-            .with_user_id(self.user.name.as_str().into());
-        broker::publish_confirmed(
-            &self.channel,
-            &app.settings.broker.inbound_exchange,
-            routing_key,
-            body,
-            properties,
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("the broker takes the partner's message");
+        app.publish_inbound_on(&self.channel, body, routing_key, Some(&self.user.name))
+            .await;
     }
 }
 
@@ -316,12 +303,7 @@ async fn when_the_dead_letter_exchange_refuses_the_copy_the_queue_keeps_flowing(
         "dead-letter exchange refusing: next good event stored in {:?}",
         sent.elapsed()
     );
-    let metrics = reqwest::get(format!("{}/metrics", app.http_base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(
             r#"vemt_events_dead_letter_fallback_total{type="police.missing-episode.v1"} 1"#
