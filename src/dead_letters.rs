@@ -409,7 +409,7 @@ pub fn render_show(dead: &DeadLetter, own_user: &str, body: BodyView) -> Vec<u8>
     let _ = writeln!(out, "reason:       {}", dash(&s.reason));
     let _ = writeln!(out, "kind:         {}", dash(&s.kind));
     let _ = writeln!(out, "publisher:    {}", dash(&s.publisher));
-    let _ = writeln!(out, "first seen:   {}", dash(&s.time));
+    let _ = writeln!(out, "time:         {}", dash(&s.time));
     let _ = writeln!(out, "routing key:  {} (a replay uses it)", s.routing_key);
     let _ = writeln!(
         out,
@@ -804,7 +804,7 @@ async fn ready(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
         ),
     )
     .await
-    .map_err(|err| anyhow::anyhow!("queue {queue}: {err}"))?;
+    .map_err(|err| anyhow::anyhow!("queue {queue}: {err:#}"))?;
     Ok(declared.message_count())
 }
 

@@ -31,8 +31,8 @@ enum Command {
     /// Apply the database migrations and exit.
     Migrate,
     /// Publish CloudEvents, one JSON object a line, to the inbound exchange
-    /// as the configured broker user (to try the service, or to replay
-    /// corrected dead letters).
+    /// as the configured broker user (to try the service; dead letters are
+    /// replayed with `dead-letters replay`).
     Publish {
         /// A JSONL file of CloudEvents.
         file: PathBuf,
@@ -124,7 +124,7 @@ enum DeadLetterCommand {
         all: bool,
         /// Publish this file's content (a corrected CloudEvent, one JSON
         /// object) instead of the stored body.
-        #[arg(long, requires = "id")]
+        #[arg(long, requires = "id", conflicts_with = "all")]
         from: Option<PathBuf>,
     },
 }
