@@ -324,3 +324,48 @@ async fn dead_letter_list_names_what_the_broker_dead_lettered() {
     assert!(listed[0].time.is_some());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_list_of_a_long_queue_reads_each_once_and_keeps_them_all() {
+    const N: u32 = 1_000;
+    let app = TestApp::spawn(utc(MONDAY)).await;
+    let b = &app.settings.broker;
+    let connection = broker::connect(b).await.unwrap();
+    let channel = broker::confirm_channel(&connection).await.unwrap();
+    let mut confirms = Vec::new();
+    for i in 0..N {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "x-vemt-error".into(),
+            AMQPValue::LongString("$: body must be valid JSON".into()),
+        );
+        confirms.push(
+            channel
+                .basic_publish(
+                    b.dead_letter_exchange.as_str().into(),
+                    "police.missing-episode.v1".into(),
+                    BasicPublishOptions::default(),
+                    format!("broken {i}").as_bytes(),
+                    BasicProperties::default()
+                        .with_message_id(format!("many-{i}").as_str().into())
+                        .with_headers(headers),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for confirm in confirms {
+        assert!(confirm.await.unwrap().is_ack());
+    }
+    let tool = DeadLetters::connect(b).await.unwrap();
+    let listed = dead_letters_once(&tool, N).await;
+    let ids: std::collections::BTreeSet<_> = listed.iter().filter_map(|s| s.id.clone()).collect();
+    assert_eq!(ids.len(), N as usize, "each message listed once");
+    assert!(listed.iter().all(|s| s.event_type.is_none()));
+    // A second pass sees the same messages: nothing was consumed.
+    let again = dead_letters_once(&tool, N).await;
+    assert_eq!(again.len(), N as usize);
+    tool.close().await;
+    broker::close(&connection).await;
+    app.stop().await;
+}
