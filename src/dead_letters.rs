@@ -38,18 +38,15 @@ use serde_json::{Map, Value};
 use crate::broker;
 use crate::config::BrokerSettings;
 
-/// The reason the service refused the message: `<json path>: <rule>`.
-pub const ERROR_HEADER: &str = broker::ERROR_HEADER;
-/// `malformed`, `rejected`, `data` or `internal`.
-pub const ERROR_KIND_HEADER: &str = "x-vemt-error-kind";
-pub const ORIGINAL_ROUTING_KEY_HEADER: &str = "x-vemt-original-routing-key";
-/// The partner's RabbitMQ user that published the refused message.
-pub const ORIGINAL_USER_HEADER: &str = "x-vemt-original-user-id";
-/// When the service first saw the message (RFC 3339).
-pub const FIRST_SEEN_HEADER: &str = "x-vemt-first-seen";
-/// On a replay, published as the service's own user: the user it is
-/// published on behalf of (the original publisher).
-pub const REPLAY_OF_USER_HEADER: &str = "x-vemt-replay-of-user-id";
+/// The headers the service writes on a dead letter (`x-vemt-error`, the
+/// reason `<json path>: <rule>`; its kind; the original routing key and
+/// publisher; when it was first seen), and the one a replay carries to name
+/// the user it is published on behalf of.
+pub use crate::broker::ERROR_HEADER;
+pub use crate::inbound::{
+    ERROR_KIND_HEADER, FIRST_SEEN_HEADER, ORIGINAL_ROUTING_KEY_HEADER, ORIGINAL_USER_HEADER,
+    REPLAY_OF_USER_HEADER,
+};
 /// On a replay: the pass that replayed it (a UUID), so the same pass does
 /// not replay it again when the service refuses it again.
 pub const REPLAY_PASS_HEADER: &str = "x-vemt-replay-pass";
@@ -78,7 +75,7 @@ const ENVELOPE_ATTRIBUTES: [&str; 9] = [
 /// The user a replayed message is published on behalf of: the value of
 /// `x-vemt-replay-of-user-id`, if any. The inbound consumer honours it only
 /// when the message's `user_id` is the service's own user (which RabbitMQ
-/// guarantees only the service and this tool can set).
+/// lets only the service's own connections set).
 pub fn replayed_for(properties: &BasicProperties) -> Option<String> {
     text_header(properties.headers().as_ref()?, REPLAY_OF_USER_HEADER)
 }

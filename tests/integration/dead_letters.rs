@@ -16,6 +16,7 @@ use vemt::broker;
 use vemt::dead_letters::{self, BodyView, DeadLetters, Summary, Target};
 
 use crate::helpers::{EpisodeSpec, TestApp, WAIT, eventually, utc};
+use crate::partners::Partner;
 
 const MONDAY: &str = "2026-11-16T09:00:00Z";
 
@@ -76,6 +77,7 @@ async fn dead_letter_list_and_show_hide_personal_data_and_a_corrected_replay_is_
     );
     assert_eq!(letter.event_id.as_deref(), broken["id"].as_str());
     assert_eq!(letter.publisher.as_deref(), Some("guest"));
+    assert_eq!(letter.kind.as_deref(), Some("rejected"));
     assert_eq!(letter.routing_key, "police.missing-episode.v1");
     let id = letter.id.clone().expect("the message has an id");
     let text = dead_letters::render_list(&listed);
@@ -176,6 +178,7 @@ async fn dead_letter_replay_all_of_an_unfixable_message_returns_it_once_and_lose
         not_json.event_type, None,
         "a body that is not JSON has no type"
     );
+    assert_eq!(not_json.kind.as_deref(), Some("malformed"));
     assert!(episodes(&app).await.is_empty());
     tool.close().await;
     app.stop().await;
@@ -183,71 +186,58 @@ async fn dead_letter_replay_all_of_an_unfixable_message_returns_it_once_and_lose
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letter_replay_is_admitted_as_its_original_publisher() {
-    // Only police-feed may publish episodes; the tool connects as guest.
+    // A partner with its own RabbitMQ user, the only one allowed to publish
+    // episodes; the tool connects as the service's user (guest).
+    let partner = Partner::connect("police").await;
+    let police = partner.user.name.clone();
     let app = TestApp::spawn_with(utc(MONDAY), |s| {
-        s.broker.publishers.insert(
-            "police.missing-episode.v1".into(),
-            vec!["police-feed".into()],
-        );
+        s.broker
+            .publishers
+            .insert("police.missing-episode.v1".into(), vec![police.clone()]);
     })
     .await;
-    // A dead letter as the service writes one for a message police-feed
-    // published (the copy itself is published as the service's user).
-    let event = episode("CP-DL-3");
-    let mut headers = FieldTable::default();
-    for (name, value) in [
-        (
-            "x-vemt-error",
-            "$.data.lcs_person_id: must be a known child",
-        ),
-        ("x-vemt-error-kind", "data"),
-        ("x-vemt-original-routing-key", "police.missing-episode.v1"),
-        ("x-vemt-original-user-id", "police-feed"),
-        ("x-vemt-first-seen", "2026-11-16T08:59:00Z"),
-    ] {
-        headers.insert(name.into(), AMQPValue::LongString(value.into()));
-    }
-    let b = &app.settings.broker;
-    let connection = broker::connect(b).await.unwrap();
-    let channel = broker::confirm_channel(&connection).await.unwrap();
-    broker::publish_confirmed(
-        &channel,
-        &b.dead_letter_exchange,
-        "police.missing-episode.v1",
-        &serde_json::to_vec(&event).unwrap(),
-        broker::event_properties("msg-dl-3", "police.missing-episode.v1", "guest", 0)
-            .with_headers(headers),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let mut broken = episode("CP-DL-3");
+    broken["data"]["risk_level"] = json!("extreme");
+    partner
+        .publish(
+            &app,
+            &serde_json::to_vec(&broken).unwrap(),
+            "police.missing-episode.v1",
+        )
+        .await;
 
-    let tool = DeadLetters::connect(b).await.unwrap();
+    let tool = DeadLetters::connect(&app.settings.broker).await.unwrap();
     let listed = dead_letters_once(&tool, 1).await;
-    assert_eq!(listed[0].publisher.as_deref(), Some("police-feed"));
-    assert_eq!(listed[0].kind.as_deref(), Some("data"));
-    assert_eq!(listed[0].time.as_deref(), Some("2026-11-16T08:59:00Z"));
+    assert_eq!(listed[0].publisher.as_deref(), Some(police.as_str()));
+    assert_eq!(listed[0].kind.as_deref(), Some("rejected"));
+    assert!(listed[0].time.is_some(), "{listed:?}");
+    let id = listed[0].id.clone().unwrap();
+    let mut fixed = broken.clone();
+    fixed["data"]["risk_level"] = json!("high");
     let report = tool
-        .replay(&Target::Id("msg-dl-3".into()), None)
+        .replay(
+            &Target::Id(id.clone()),
+            Some(&serde_json::to_vec(&fixed).unwrap()),
+        )
         .await
         .unwrap();
     assert_eq!(
         report.replayed[0].on_behalf_of.as_deref(),
-        Some("police-feed")
+        Some(police.as_str())
     );
     app.wait_handled(1).await;
     assert_eq!(episodes(&app).await, ["CP-DL-3"]);
     dead_letters_once(&tool, 0).await;
 
-    // The same message published by guest itself is still refused.
+    // The same type published by guest itself is still refused.
     app.publish(&episode("CP-DL-4")).await;
     let refused = dead_letters_once(&tool, 1).await;
     assert_eq!(
         refused[0].reason.as_deref(),
         Some("amqp.user_id: must be a user configured to publish this event type")
     );
+    assert_eq!(refused[0].publisher.as_deref(), Some("guest"));
     tool.close().await;
-    broker::close(&connection).await;
     app.stop().await;
 }
 
