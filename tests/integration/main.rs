@@ -3,6 +3,7 @@
 //! exchange and queue names). Quiet unless TEST_LOG is set.
 
 mod collation;
+mod dead_letters;
 mod helpers;
 mod http;
 mod identity;

@@ -16,8 +16,8 @@ use vemt::intake::Failure;
 const MONDAY: &str = "2026-11-16T09:00:00Z";
 
 /// A RabbitMQ user made for one test and deleted after it, pass or fail.
-struct PartnerUser {
-    name: String,
+pub(crate) struct PartnerUser {
+    pub(crate) name: String,
     password: String,
 }
 
@@ -66,14 +66,14 @@ impl Drop for PartnerUser {
 
 /// A partner's own connection, publishing with its `user_id` as the
 /// contract says.
-struct Partner {
-    user: PartnerUser,
+pub(crate) struct Partner {
+    pub(crate) user: PartnerUser,
     channel: lapin::Channel,
     _connection: Connection,
 }
 
 impl Partner {
-    async fn connect(role: &str) -> Self {
+    pub(crate) async fn connect(role: &str) -> Self {
         let user = PartnerUser::create(role);
         let connection = Connection::connect(&user.url(), ConnectionProperties::default())
             .await
@@ -86,7 +86,7 @@ impl Partner {
         }
     }
 
-    async fn publish(&self, app: &TestApp, body: &[u8], routing_key: &str) {
+    pub(crate) async fn publish(&self, app: &TestApp, body: &[u8], routing_key: &str) {
         app.publish_inbound_on(&self.channel, body, routing_key, Some(&self.user.name))
             .await;
     }
