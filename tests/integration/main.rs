@@ -4,6 +4,7 @@
 
 mod agenda_pages;
 mod collation;
+mod dead_letters;
 mod helpers;
 mod http;
 mod identity;
