@@ -12,6 +12,8 @@ use super::render::{Presentation, criterion_label, local_time, long_date, title}
 use super::timeline;
 use crate::domain::agenda::{Agenda, AgendaEpisode, AgendaItem, AgendaRhi, ReviewMeeting};
 use crate::domain::child::Vemt;
+#[cfg(test)]
+use crate::domain::child::VemtStatus;
 use crate::domain::episode::RiskLevel;
 use crate::domain::quality::DataQualityIssue;
 use crate::domain::vpg::{
@@ -669,7 +671,7 @@ pub fn monthly_html(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::render::tests::{presentation, sample};
     use super::*;
 
@@ -743,5 +745,101 @@ mod tests {
         let page = html(&agenda, &presentation(), now());
         assert!(!page.contains("href=\"javascript"));
         assert!(page.contains("Plan TP-1, version 2 (javascript:alert(1))"));
+    }
+
+    fn identity(lcs: &str, family: &str) -> VpgIdentity {
+        VpgIdentity {
+            lcs_person_id: crate::domain::ids::LcsPersonId::parse(lcs).unwrap(),
+            police_person_ids: vec![],
+            given_name: "Syn".into(),
+            family_name: family.into(),
+            date_of_birth: NaiveDate::from_ymd_opt(2010, 5, 6).unwrap(),
+        }
+    }
+
+    fn date(raw: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
+    }
+
+    /// Partner text in every VPG field a person typed: escaped on the
+    /// pages, guarded in the CSVs.
+    pub(crate) fn vpg_samples() -> (VpgWeeklyAgenda, VpgMonthlyAgenda) {
+        use crate::domain::child::{ProfessionalRole, VemtCategory, VemtRiskLevel};
+        use crate::domain::vpg::{
+            MonthlyFlag, MonthlyItem, MonthlyVemt, OutstandingAction, WeeklySections,
+        };
+        let vemt = |status| Vemt {
+            status,
+            category: Some(VemtCategory::Cse),
+            risk_level: Some(VemtRiskLevel::High),
+        };
+        let weekly = VpgWeeklyAgenda {
+            meeting_date: date("2026-11-26"),
+            meeting_at: now(),
+            collated_at: now(),
+            sections: WeeklySections {
+                m1_outcomes: vec![M1Outcome {
+                    lcs_person_id: crate::domain::ids::LcsPersonId::parse("LCS-R1").unwrap(),
+                    meeting_date: date("2026-11-18"),
+                    outcome: "=cmd|' /C calc'!A0 <script>x</script>".into(),
+                }],
+                referred_by_m1: vec![],
+                missing_category: vec![],
+                new_referrals: vec![WeeklyChild {
+                    identity: identity("LCS-R1", "<i>Ref</i>"),
+                    vemt: vemt(VemtStatus::Referred),
+                }],
+                deferred: vec![],
+            },
+        };
+        let monthly = VpgMonthlyAgenda {
+            meeting_date: date("2026-12-03"),
+            meeting_at: now(),
+            collated_at: now(),
+            turning_18_horizon_days: 90,
+            items: vec![MonthlyItem {
+                identity: identity("LCS-M1", "+Month"),
+                vemt: MonthlyVemt {
+                    category: Some(VemtCategory::Cse),
+                    risk_level: None,
+                },
+                outstanding_actions: vec![OutstandingAction {
+                    meeting_date: date("2026-11-18"),
+                    assignee_role: Some(ProfessionalRole::SocialWorker),
+                    description: "@SUM(1) <img src=x>".into(),
+                }],
+                turns_18_on: None,
+                may_fit_stage: true,
+                stage_unmet: vec![],
+                flags: vec![MonthlyFlag::Stage],
+            }],
+        };
+        (weekly, monthly)
+    }
+
+    #[test]
+    fn vpg_pages_escape_partner_text_and_link_each_section() {
+        let (weekly, monthly) = vpg_samples();
+        let page = weekly_html(&weekly, None, &presentation(), now());
+        assert!(page.contains("Preview, not yet published."));
+        assert!(!page.contains("<script>") && !page.contains("<i>Ref"));
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(page.contains("&lt;i&gt;Ref&lt;/i&gt;, Syn"), "{page}");
+        for id in [
+            "m1-outcomes",
+            "referred-by-m1",
+            "missing-category",
+            "new-referrals",
+            "deferred",
+        ] {
+            assert!(page.contains(&format!("href=\"#{id}\"")), "{id}");
+            assert!(page.contains(&format!("<section id=\"{id}\"")), "{id}");
+        }
+        let page = monthly_html(&monthly, Some(now()), &presentation(), now());
+        assert!(page.contains("this agenda is final"));
+        assert!(!page.contains("<img"));
+        assert!(page.contains("@SUM(1) &lt;img src=x&gt;"));
+        assert!(page.contains("social worker"));
+        assert!(page.contains("all met: may fit STAGE"));
     }
 }

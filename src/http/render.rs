@@ -742,4 +742,27 @@ pub(crate) mod tests {
             "Missing over 72 hours"
         );
     }
+
+    #[test]
+    fn vpg_csvs_guard_every_partner_cell() {
+        let (weekly, monthly) = crate::http::page::tests::vpg_samples();
+        let text = vpg_weekly_csv(&weekly, true);
+        assert!(text.starts_with(&VPG_WEEKLY_COLUMNS.join(",")));
+        assert!(
+            text.contains("2026-11-26,m1_outcomes,LCS-R1,,,,,,,,2026-11-18,'=cmd|' /C calc'!A0 <script>x</script>,"),
+            "{text}"
+        );
+        assert!(text.contains("new_referrals,LCS-R1,<i>Ref</i>,Syn,2010-05-06,,referred,cse,high"));
+        let text = vpg_monthly_csv(&monthly, false);
+        assert!(text.starts_with(&VPG_MONTHLY_COLUMNS.join(",")));
+        assert!(
+            text.contains("2026-12-03,LCS-M1,'+Month,Syn,2010-05-06,,cse,,,true,,stage,2026-11-18,social_worker,'@SUM(1) <img src=x>,1,false\r\n"),
+            "{text}"
+        );
+        for line in text.lines().chain(vpg_weekly_csv(&weekly, true).lines()) {
+            for cell in line.split(',') {
+                assert!(!cell.starts_with(['=', '+', '@']), "{cell}");
+            }
+        }
+    }
 }

@@ -472,3 +472,52 @@ async fn vpg_agendas_as_json_csv_and_pages_in_chromium() {
     proxy.stop();
     app.stop().await;
 }
+
+/// `vemt agenda --meeting vpg-weekly|vpg-monthly`: the same agendas from
+/// the CLI (on the real clock: the next meetings, as previews).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vemt_agenda_prints_the_vpg_agendas() {
+    let app = TestApp::spawn(chrono::Utc::now()).await;
+    let mut case = record("LCS-CLI1", "active", "cse", "female", "2010-05-06");
+    case["data"]["family_name"] = json!("=Cli");
+    app.publish(&case).await;
+    app.publish(&record("LCS-CLI2", "referred", "cce", "male", "2012-01-01"))
+        .await;
+    app.wait_handled(2).await;
+    let now = chrono::Utc::now();
+    let weekly = app.settings.vpg_weekly().unwrap().next_sitting(now).date;
+    let monthly = app.settings.vpg_monthly().unwrap().next_sitting(now).date;
+    let cli = |args: &'static [&'static str]| crate::meetings::vemt_cli(&app, args);
+
+    let (code, out, err) = cli(&["agenda", "--meeting", "vpg-weekly", "--format", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["meeting_date"], weekly.to_string());
+    assert_eq!(json["preview"], true);
+    assert_eq!(
+        json["sections"]["new_referrals"][0]["lcs_person_id"],
+        "LCS-CLI2"
+    );
+    let (code, out, err) = cli(&["agenda", "--meeting", "vpg-monthly", "--format", "csv"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("meeting_date,lcs_person_id,family_name"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{monthly},LCS-CLI1,'=Cli,")), "{out}");
+    let (code, out, err) = cli(&["agenda", "--meeting", "vpg-monthly"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Every active case (1)") && out.contains("stage"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["agenda", "--meeting", "vpg-weekly", "--format", "html"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("<h1>Weekly VPG meeting"), "{out}");
+    assert!(out.contains("Preview, not yet published."));
+    // A day no weekly meeting sits.
+    let (code, _, err) = cli(&["agenda", "--meeting", "vpg-weekly", "--date", "2026-11-30"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("no weekly VPG agenda for 2026-11-30"), "{err}");
+    app.stop().await;
+}

@@ -131,7 +131,7 @@ async fn changes_that_cannot_be_made_are_refused_with_the_reason() {
 }
 
 /// Runs the real binary with the app's names; (exit code, stdout, stderr).
-async fn vemt_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn vemt_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vemt"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
