@@ -151,10 +151,13 @@ fn flags_list(issues: &[DataQualityIssue]) -> Markup {
 pub fn html(agenda: &Agenda, p: &Presentation, now: DateTime<Utc>) -> String {
     let tz = p.timezone;
     let page_title = title(agenda);
-    // The timeline ends where the agenda stands: collation, or now.
-    let end = agenda
-        .collated_at
-        .map_or(now, |at| at.min(now).max(agenda.collation_at));
+    // The timeline ends where the agenda stands: a frozen agenda as at its
+    // collation time, a preview now.
+    let end = if agenda.collated_at.is_some() {
+        agenda.collation_at
+    } else {
+        now
+    };
     let children = agenda.items.len();
     let body = html! {
         header {

@@ -234,6 +234,14 @@ async fn data_quality_flags_from_the_feed_reach_the_agenda_and_metrics() {
     }
     // Overlapping episodes are drawn one above the other: three bars.
     assert_eq!(child_sections(&page)[0].matches("class=\"bar\"").count(), 3);
+    let proxy = BearerProxy::start(app.http_base()).await;
+    let url = format!("{}{path}?format=html", proxy.base);
+    let dom = render(&url, "agenda-flags-screenshot").await;
+    let sections = child_sections(&dom);
+    assert_eq!(sections[0].matches("class=\"bar\"").count(), 3);
+    assert!(page_text(&sections[0]).contains("Overlapping episodes (CP-DQ-1, CP-DQ-2)"));
+    assert!(page_text(&dom).contains("this agenda is final"));
+    proxy.stop();
 
     let metrics = crate::http::client()
         .get(format!("{}/metrics", app.http_base()))
