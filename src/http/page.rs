@@ -69,6 +69,7 @@ svg.timeline { display: block; max-width: 100%; height: auto; margin: .3em 0 0; 
   th { background: none; }
   .flag { background: none; }
   svg.timeline { break-inside: avoid; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
   a { color: inherit; text-decoration: none; }
   a.external[href]::after { content: " (" attr(href) ")"; font-size: .85em; word-break: break-all; }
 }

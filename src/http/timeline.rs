@@ -23,21 +23,22 @@ const LANE: f64 = 16.0;
 const TOP: f64 = 26.0;
 
 /// Fill, letter and words of a risk level: fills differ in lightness as
-/// well as hue, so they stay apart in greyscale, and the letter carries it
-/// without any colour.
+/// well as hue (grey levels about 40, 145, 190 and 255: dark to white), so
+/// they stay apart in greyscale, and the letter carries it without any
+/// colour.
 pub fn risk_style(risk: RiskLevel) -> (&'static str, &'static str, &'static str) {
     match risk {
         RiskLevel::High => ("#8b0000", "H", "high risk"),
         RiskLevel::Medium => ("#d9822b", "M", "medium risk"),
-        RiskLevel::Low => ("#6b8fc7", "L", "low risk"),
-        RiskLevel::NoApparentRisk => ("#d8dee6", "N", "no apparent risk"),
+        RiskLevel::Low => ("#a9c4eb", "L", "low risk"),
+        RiskLevel::NoApparentRisk => ("#ffffff", "N", "no apparent risk"),
     }
 }
 
 /// The text colour that reads on a risk's fill.
 fn ink(risk: RiskLevel) -> &'static str {
     match risk {
-        RiskLevel::High | RiskLevel::Low => "#fff",
+        RiskLevel::High => "#fff",
         _ => "#000",
     }
 }
