@@ -8,9 +8,11 @@ use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
+    DefaultConnectionBuilder, ExchangeKind,
 };
 
 use crate::config::{BrokerSettings, QueueType};
@@ -40,17 +42,56 @@ pub const ERROR_HEADER: &str = "x-vemt-error";
 
 /// Opens a connection, giving up after `CONNECT_TIMEOUT`: a handshake the
 /// broker never completes (or lapin never reports) must end in a reconnect,
-/// not a service that waits forever.
+/// not a service that waits forever. With `amqps://`, the broker's
+/// certificate is verified against the system's roots and
+/// `broker.tls_ca_file`, for the URL's host name. The error names the broker
+/// by scheme, host and port (never the password) and says what was wrong
+/// with a refused certificate.
 pub async fn connect(settings: &BrokerSettings) -> anyhow::Result<Connection> {
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(&settings.url, ConnectionProperties::default()),
-    )
-    .await
-    {
-        Ok(connection) => Ok(connection?),
-        Err(_) => anyhow::bail!("no AMQP connection within {CONNECT_TIMEOUT:?}"),
+    let uri = lapin::uri::AMQPUri::from_str(&settings.url)
+        .map_err(|_| anyhow::anyhow!("broker.url is not a valid AMQP URI"))?;
+    let endpoint = format!(
+        "{}://{}:{}",
+        uri.scheme, uri.authority.host, uri.authority.port
+    );
+    let builder = DefaultConnectionBuilder::new()?
+        .with_uri(uri)
+        .with_properties(ConnectionProperties::default())
+        .with_tls_config(tls_config(settings)?);
+    match tokio::time::timeout(CONNECT_TIMEOUT, builder.connect()).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(err)) => {
+            let err = err.to_string();
+            match crate::tls::explain(&err, "the broker", "broker.tls_ca_file") {
+                Some(reason) => {
+                    anyhow::bail!("cannot connect to RabbitMQ at {endpoint}: {reason} ({err})")
+                }
+                None => anyhow::bail!("cannot connect to RabbitMQ at {endpoint}: {err}"),
+            }
+        }
+        Err(_) => anyhow::bail!("no AMQP connection to {endpoint} within {CONNECT_TIMEOUT:?}"),
     }
+}
+
+/// The CA certificates of `broker.tls_ca_file`, added to the roots the
+/// broker's certificate is checked against.
+fn tls_config(settings: &BrokerSettings) -> anyhow::Result<OwnedTLSConfig> {
+    let Some(path) = settings.tls_ca_file() else {
+        return Ok(OwnedTLSConfig::default());
+    };
+    let pem = std::fs::read_to_string(path).map_err(|err| {
+        anyhow::anyhow!("cannot read broker.tls_ca_file {}: {err}", path.display())
+    })?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        anyhow::bail!(
+            "broker.tls_ca_file {} holds no PEM certificate",
+            path.display()
+        );
+    }
+    Ok(OwnedTLSConfig {
+        identity: None,
+        cert_chain: Some(pem),
+    })
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -219,6 +260,28 @@ pub async fn publish_confirmed(
     properties: BasicProperties,
     timeout: Duration,
 ) -> Result<(), PublishError> {
+    let pending = publish(channel, exchange, routing_key, body, properties).await?;
+    pending
+        .confirmed(tokio::time::Instant::now() + timeout)
+        .await
+}
+
+/// A publish the broker has not confirmed yet. Many can be outstanding on
+/// one channel: the broker confirms them as a window, so a batch costs
+/// about one round trip instead of one each.
+pub struct PendingConfirm {
+    confirm: lapin::PublisherConfirm,
+    routing_key: String,
+}
+
+/// Sends a persistent, mandatory publish without waiting for its confirm.
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<PendingConfirm, PublishError> {
     let confirm = channel
         .basic_publish(
             exchange.into(),
@@ -231,13 +294,25 @@ pub async fn publish_confirmed(
             properties,
         )
         .await?;
-    match tokio::time::timeout(timeout, confirm).await {
-        Err(_) => Err(PublishError::TimedOut(timeout)),
-        Ok(Err(err)) => Err(PublishError::Channel(err)),
-        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable(routing_key.to_owned())),
-        Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
-        Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConfirmed),
+    Ok(PendingConfirm {
+        confirm,
+        routing_key: routing_key.to_owned(),
+    })
+}
+
+impl PendingConfirm {
+    /// Waits for the confirm until `deadline`. `Ack` with a returned
+    /// message is an unroutable publish, not a success.
+    pub async fn confirmed(self, deadline: tokio::time::Instant) -> Result<(), PublishError> {
+        let waited = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout_at(deadline, self.confirm).await {
+            Err(_) => Err(PublishError::TimedOut(waited)),
+            Ok(Err(err)) => Err(PublishError::Channel(err)),
+            Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable(self.routing_key)),
+            Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+            Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConfirmed),
+        }
     }
 }
 

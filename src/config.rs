@@ -73,6 +73,34 @@ pub struct BrokerSettings {
     /// Inbound type -> RabbitMQ users allowed to publish it (R8.5).
     #[serde(default)]
     pub publishers: BTreeMap<String, Vec<String>>,
+    /// A PEM file of the CA certificate(s) that signed the broker's
+    /// certificate, trusted on top of the system's roots. Only with an
+    /// `amqps://` URL; unset (or empty): the system's roots alone.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+}
+
+impl BrokerSettings {
+    /// The configured CA file, treating an empty value as unset.
+    pub fn tls_ca_file(&self) -> Option<&Path> {
+        self.tls_ca_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// A CA file only means something over TLS: with `amqp://` it would be
+    /// silently ignored and the password sent in clear.
+    fn check_tls(&self) -> Result<(), SettingsError> {
+        let tls = <lapin::uri::AMQPUri as std::str::FromStr>::from_str(&self.url)
+            .is_ok_and(|uri| uri.scheme == lapin::uri::AMQPScheme::AMQPS);
+        if self.tls_ca_file().is_some() && !tls {
+            return Err(SettingsError::Invalid {
+                key: "broker.tls_ca_file",
+                rule: "is set, so broker.url must be an amqps:// URL".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for BrokerSettings {
@@ -82,6 +110,7 @@ impl std::fmt::Debug for BrokerSettings {
             .field("inbound_exchange", &self.inbound_exchange)
             .field("inbound_queue", &self.inbound_queue)
             .field("outbound_exchange", &self.outbound_exchange)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish_non_exhaustive()
     }
 }
@@ -183,6 +212,13 @@ pub struct NotifySettings {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub timeout_seconds: u64,
+    /// Wait after Notify accepts an e-mail before asking for its delivery
+    /// status, doubling per poll up to `status_poll_max_ms`.
+    pub status_poll_base_ms: u64,
+    pub status_poll_max_ms: u64,
+    /// With no final status this long after Notify accepted it, an e-mail
+    /// counts as a technical failure and operations are alerted.
+    pub status_max_age_seconds: u64,
     /// `{key_name}-{service_id}-{secret}`. A secret: set it only through
     /// VEMT__EMAIL__GOVUK_NOTIFY__API_KEY.
     #[serde(default)]
@@ -199,6 +235,9 @@ impl std::fmt::Debug for NotifySettings {
             .field("retry_base_ms", &self.retry_base_ms)
             .field("retry_max_ms", &self.retry_max_ms)
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("status_poll_base_ms", &self.status_poll_base_ms)
+            .field("status_poll_max_ms", &self.status_poll_max_ms)
+            .field("status_max_age_seconds", &self.status_max_age_seconds)
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .finish()
     }
@@ -306,6 +345,7 @@ impl Settings {
         settings.vpg_monthly()?;
         settings.email.notify()?;
         settings.check_retention()?;
+        settings.broker.check_tls()?;
         if settings
             .http
             .token()
@@ -585,6 +625,26 @@ mod tests {
         let s = Settings::load(&config_dir(), "production").expect("production loads");
         assert_eq!(s.telemetry.format, LogFormat::Json);
         assert!(!s.database.create_if_missing);
+    }
+
+    #[test]
+    fn a_broker_ca_file_needs_an_amqps_url() {
+        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        assert_eq!(s.broker.tls_ca_file(), None);
+        s.broker.tls_ca_file = Some("".into());
+        assert_eq!(s.broker.tls_ca_file(), None);
+        s.broker.check_tls().unwrap();
+        s.broker.tls_ca_file = Some("/etc/vemt/broker-ca.pem".into());
+        let err = s.broker.check_tls().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "setting `broker.tls_ca_file` is set, so broker.url must be an amqps:// URL"
+        );
+        s.broker.url = "amqps://vemt:secret@rabbit.example:5671/%2f".into();
+        s.broker.check_tls().unwrap();
+        let printed = format!("{:?}", s.broker);
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("broker-ca.pem"), "{printed}");
     }
 
     #[test]

@@ -580,7 +580,7 @@ async fn write_batch(
     rows: &[Row],
     options: &ImportOptions,
 ) -> anyhow::Result<(u64, u64)> {
-    let mut attempt = 0u32;
+    let mut retries = crate::retry::import_batch();
     loop {
         let mut tx = pool.begin().await?;
         let written = async {
@@ -597,10 +597,15 @@ async fn write_batch(
             Ok(counts) => return Ok(counts),
             // A deadlock or a dropped connection: the batch is whole or
             // absent, so it can run again.
-            Err(err) if attempt < 3 && crate::intake::is_transient_error(&err) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-            }
+            Err(err) if crate::intake::is_transient_error(&err) => match retries.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => {
+                    return Err(err.context(format!(
+                        "importing the batch from line {} (database unavailable)",
+                        rows[0].line
+                    )));
+                }
+            },
             Err(err) => {
                 return Err(err.context(format!("importing the batch from line {}", rows[0].line)));
             }

@@ -35,6 +35,84 @@ mod outcomes;
 #[error("refused: {0}")]
 pub struct Refused(pub crate::contract::inbound::Rejection);
 
+/// Why an event was not applied, classified once here by what the consumer
+/// does with it (ARCHITECTURE.md): dead-letter it now, or retry it.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The service's state refuses it (R8.1): dead-letter now.
+    #[error("refused: {0}")]
+    Refused(crate::contract::inbound::Rejection),
+    /// PostgreSQL refused the event's own data (SQLSTATE class 22 data
+    /// exception, 23 integrity constraint, 54 program limit such as an
+    /// index row too large): the same event fails the same way every time.
+    #[error("refused by the database: SQLSTATE {code}")]
+    DataRefused { code: String },
+    /// The database is unreachable, restarting, or asked for a retry
+    /// (serialization failure, deadlock): retry with backoff.
+    #[error("database unavailable: {0:#}")]
+    Transient(anyhow::Error),
+    /// A fault in the service, not in the message: dead-letter with a reason,
+    /// so it never blocks the queue and can be replayed once fixed.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl Failure {
+    pub fn classify(err: anyhow::Error) -> Self {
+        let err = match err.downcast::<Refused>() {
+            Ok(Refused(rejection)) => return Self::Refused(rejection),
+            Err(err) => err,
+        };
+        if is_transient_error(&err) {
+            return Self::Transient(err);
+        }
+        if let Some(code) = data_error_code(&err) {
+            return Self::DataRefused { code };
+        }
+        Self::Internal(err)
+    }
+
+    /// The reason given in `x-vemt-error`: a path and a rule, never a value
+    /// (PostgreSQL's message text can repeat the data, so only the code).
+    pub fn rejection(&self) -> crate::contract::inbound::Rejection {
+        use crate::contract::inbound::Rejection;
+        match self {
+            Self::Refused(rejection) => rejection.clone(),
+            Self::DataRefused { code } => Rejection {
+                path: "$".into(),
+                rule: format!(
+                    "refused by the database (SQLSTATE {code}): the data cannot be stored"
+                ),
+            },
+            Self::Transient(_) | Self::Internal(_) => Rejection {
+                path: "$".into(),
+                rule: "the service failed to apply this event (internal error; see its log)".into(),
+            },
+        }
+    }
+
+    /// `x-vemt-error-kind` of the dead letter.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Refused(_) => "rejected",
+            Self::DataRefused { .. } => "data",
+            Self::Transient(_) | Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The SQLSTATE of a database error the event's data caused.
+fn data_error_code(err: &anyhow::Error) -> Option<String> {
+    let sqlx::Error::Database(db) = err.downcast_ref::<sqlx::Error>()? else {
+        return None;
+    };
+    let code = db.code()?;
+    ["22", "23", "54"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        .then(|| code.into_owned())
+}
+
 /// What an event did, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -85,11 +163,17 @@ impl Intake {
         }
     }
 
+    /// Applies one event in one transaction; a failure says what the
+    /// consumer must do with the delivery.
     pub async fn handle(
         &self,
         event: &InboundEvent,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Outcome> {
+    ) -> Result<Outcome, Failure> {
+        self.apply(event, now).await.map_err(Failure::classify)
+    }
+
+    async fn apply(&self, event: &InboundEvent, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
         let envelope = &event.envelope;
         let mut tx = self.pool.begin().await?;
         if !inbox::record(

@@ -20,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 use crate::broker::OUTBOUND_TYPES;
 use crate::contract::inbound::Rejection;
 use crate::intake::Outcome;
+use crate::notify::DeliveryStatus;
 
 /// The inbound types of the v1 contract (CONTRACT.md), for bounding labels.
 pub const INBOUND_TYPES: [&str; 7] = [
@@ -54,6 +55,11 @@ struct IgnoredLabels {
 struct DeadLetterLabels {
     r#type: &'static str,
     reason: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,11 +108,13 @@ pub struct Metrics {
     events_applied: Family<TypeLabel, Counter>,
     events_ignored: Family<IgnoredLabels, Counter>,
     events_dead_lettered: Family<DeadLetterLabels, Counter>,
-    events_requeued: Family<TypeLabel, Counter>,
+    events_failed: Family<TypeLabel, Counter>,
+    events_dead_letter_fallback: Family<TypeLabel, Counter>,
     processing: Family<TypeLabel, Histogram, fn() -> Histogram>,
     effects_published: Family<TypeLabel, Counter>,
     emails_sent: Counter,
     emails_failed: Counter,
+    email_delivery: Family<StatusLabel, Counter>,
     outbox_pending: Gauge,
     outbox_oldest_pending: Gauge<f64, AtomicU64>,
     outbox_failed: Gauge,
@@ -160,11 +168,17 @@ impl Metrics {
             "Inbound messages refused and dead-lettered, by type and reason (JSON path and rule)",
             events_dead_lettered.clone(),
         );
-        let events_requeued = Family::default();
+        let events_failed = Family::default();
         registry.register(
-            "events_requeued",
-            "Inbound events that failed with a fault in the service and went back to the queue",
-            events_requeued.clone(),
+            "events_failed",
+            "Inbound events the service failed on (a fault in the service, not in the message), dead-lettered with an internal-error reason",
+            events_failed.clone(),
+        );
+        let events_dead_letter_fallback = Family::default();
+        registry.register(
+            "events_dead_letter_fallback",
+            "Refused messages the dead-letter exchange would not take, rejected to the inbound queue's own dead-lettering (no x-vemt-error)",
+            events_dead_letter_fallback.clone(),
         );
         let processing = Family::<TypeLabel, Histogram, fn() -> Histogram>::new_with_constructor(
             processing_histogram,
@@ -192,6 +206,19 @@ impl Metrics {
             "notify_emails_failed",
             "E-mail effects marked failed: refused by GOV.UK Notify or out of attempts",
             emails_failed.clone(),
+        );
+        let email_delivery = Family::<StatusLabel, Counter>::default();
+        // Every final status from the start, so a rate of failures reads 0
+        // rather than nothing before the first.
+        for status in DeliveryStatus::FINAL {
+            drop(email_delivery.get_or_create(&StatusLabel {
+                status: status.as_str(),
+            }));
+        }
+        registry.register(
+            "email_delivery",
+            "GOV.UK Notify e-mails (one per recipient) by final status: delivered, permanent-failure, temporary-failure, technical-failure (including no final status in time)",
+            email_delivery.clone(),
         );
         let outbox_pending = Gauge::default();
         registry.register(
@@ -242,11 +269,13 @@ impl Metrics {
             events_applied,
             events_ignored,
             events_dead_lettered,
-            events_requeued,
+            events_failed,
+            events_dead_letter_fallback,
             processing,
             effects_published,
             emails_sent,
             emails_failed,
+            email_delivery,
             outbox_pending,
             outbox_oldest_pending,
             outbox_failed,
@@ -288,8 +317,14 @@ impl Metrics {
         self.events_dead_lettered.get_or_create(&labels).inc();
     }
 
-    pub fn event_requeued(&self, event_type: &str) {
-        self.events_requeued
+    pub fn event_dead_letter_fallback(&self, event_type: &str) {
+        self.events_dead_letter_fallback
+            .get_or_create(&inbound_label(event_type))
+            .inc();
+    }
+
+    pub fn event_failed(&self, event_type: &str) {
+        self.events_failed
             .get_or_create(&inbound_label(event_type))
             .inc();
     }
@@ -325,6 +360,17 @@ impl Metrics {
 
     pub fn email_failed(&self) {
         self.emails_failed.inc();
+    }
+
+    /// One recipient's e-mail reached a final status.
+    pub fn email_delivery(&self, status: DeliveryStatus) {
+        if status.is_final() {
+            self.email_delivery
+                .get_or_create(&StatusLabel {
+                    status: status.as_str(),
+                })
+                .inc();
+        }
     }
 
     pub fn set_broker_connected(&self, up: bool) {
@@ -562,5 +608,23 @@ mod tests {
         assert!(a.encode().contains("vemt_notify_emails_sent_total 2"));
         assert!(b.encode().contains("vemt_notify_emails_sent_total 0"));
         assert!(b.encode().contains("vemt_notify_emails_failed_total 1"));
+    }
+
+    #[test]
+    fn every_final_email_status_is_exported_from_zero() {
+        let metrics = Metrics::new();
+        let text = metrics.encode();
+        for status in DeliveryStatus::FINAL {
+            let line = format!(
+                r#"vemt_email_delivery_total{{status="{}"}} 0"#,
+                status.as_str()
+            );
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        metrics.email_delivery(DeliveryStatus::PermanentFailure);
+        metrics.email_delivery(DeliveryStatus::Sending);
+        let text = metrics.encode();
+        assert!(text.contains(r#"vemt_email_delivery_total{status="permanent-failure"} 1"#));
+        assert!(!text.contains("sending"), "only final statuses are counted");
     }
 }

@@ -17,6 +17,7 @@ use crate::inbound::Consumer;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::outbox::Relay;
+use crate::outbox::delivery::DeliveryTracker;
 use crate::scheduler;
 use crate::store;
 use crate::templates::Templates;
@@ -153,22 +154,35 @@ impl Application {
             interval: Duration::from_secs(self.settings.sweep.interval_seconds),
         };
         let timers = tokio::spawn(timers.run(shutdown.clone()));
-        let mut backoff = Duration::from_millis(200);
+        // Needs no broker: alerts go to the outbox, for the relay.
+        let deliveries = self.notifier.clone().map(|notifier| {
+            let tracker = DeliveryTracker::new(
+                self.pool.clone(),
+                notifier,
+                &self.settings.service.source,
+                self.metrics.clone(),
+            );
+            tokio::spawn(tracker.run(shutdown.clone()))
+        });
+        let mut outage = crate::retry::broker_reconnect();
         while !*shutdown.borrow() {
             match self.broker_session(shutdown.clone()).await {
-                Ok(()) => backoff = Duration::from_millis(200),
+                Ok(()) => outage = crate::retry::broker_reconnect(),
                 Err(err) => {
-                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "broker session ended; reconnecting");
+                    let delay = outage.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "broker session ended; reconnecting");
                     let mut stop = shutdown.clone();
                     tokio::select! {
                         _ = stop.changed() => {}
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }
         timers.await?;
+        if let Some(deliveries) = deliveries {
+            deliveries.await?;
+        }
         // Requests in flight finish; a client holding a connection open
         // does not hold up the stop.
         if tokio::time::timeout(Duration::from_secs(10), http)
@@ -252,7 +266,7 @@ impl Application {
             stop_session.send_replace(true);
         };
         let consumer = async {
-            let result = consumer.run(session.clone()).await;
+            let result = consumer.run(&connection, session.clone()).await;
             stop_session.send_replace(true);
             result
         };

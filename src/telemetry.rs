@@ -15,6 +15,26 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
+/// A value from outside the service (an AMQP property, an error text that
+/// may quote the input) made fit for a log line in any format: control
+/// characters escaped (a newline cannot forge a line, an escape code cannot
+/// colour a terminal) and at most `max` characters kept.
+pub fn untrusted(raw: &str, max: usize) -> String {
+    let mut shown = String::with_capacity(raw.len().min(max));
+    for (i, c) in raw.chars().enumerate() {
+        if i == max {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
+}
+
 /// Installs the global subscriber on stderr; `RUST_LOG` sets the filter
 /// (default info).
 pub fn init(format: LogFormat) {
@@ -47,5 +67,18 @@ where
                 .finish(),
         ),
         LogFormat::Pretty => Box::new(builder.finish()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::untrusted;
+
+    #[test]
+    fn untrusted_values_are_escaped_and_bounded() {
+        assert_eq!(untrusted("a\nINFO forged", 100), "a\\nINFO forged");
+        assert_eq!(untrusted("\u{1b}[31m", 100), "\\u{1b}[31m");
+        assert_eq!(untrusted(&"x".repeat(200 * 1024), 8), "xxxxxxxx…");
+        assert_eq!(untrusted("ok", 2), "ok");
     }
 }

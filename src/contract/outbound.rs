@@ -193,8 +193,10 @@ pub struct AlertData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_id: Option<Uuid>,
     /// On `email_failed` alerts only: GOV.UK Notify's error name (such as
-    /// `ValidationError`), or `http_<status>`, `no_response`, `timeout`.
-    /// Never free text.
+    /// `ValidationError`), or `http_<status>`, `no_response`, `timeout`; for
+    /// an e-mail Notify took but did not deliver, its status
+    /// (`permanent-failure`, `temporary-failure`, `technical-failure`) or
+    /// `delivery_status_timeout`. Never free text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     pub recipients: Vec<AlertRecipientData>,

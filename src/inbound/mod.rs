@@ -2,35 +2,82 @@
 //! delivery, acked only after its transaction commits.
 //!
 //! Each delivery ends one of three ways: applied (or a duplicate, or an old
-//! revision) and acked; refused as bad input and dead-lettered with the
-//! reason in `x-vemt-error`, then acked; or, when the database fails, kept
+//! revision) and acked; refused and dead-lettered with the reason in
+//! `x-vemt-error`, then acked; or, while the database is unavailable, kept
 //! unacked and retried here with backoff, never requeued in a loop (a quorum
-//! queue counts every redelivery toward its delivery limit).
+//! queue counts every redelivery toward its delivery limit, and would
+//! dead-letter innocent messages held with a failing one).
+//!
+//! A refusal never ends the session: the dead-letter copy is published as
+//! the service (a partner's `user_id` would be refused by the broker, which
+//! closes the channel), on its own channel that is reopened when it fails,
+//! and a message that cannot be dead-lettered after a few tries is rejected
+//! without requeue, so the inbound queue's own dead-lettering takes it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Channel, Connection};
-use tokio::sync::watch;
+use lapin::{BasicProperties, Channel, Connection};
+use tokio::sync::{Mutex, watch};
 use tracing::Instrument;
 
 use crate::broker::{self, ERROR_HEADER};
 use crate::clock::Clock;
 use crate::config::BrokerSettings;
 use crate::contract::inbound::{self, InboundEvent, Limits, Rejection};
-use crate::intake::{Intake, Refused, is_transient_error};
+use crate::intake::{Failure, Intake};
 use crate::metrics::Metrics;
+use crate::telemetry::untrusted;
+
+/// Headers of a dead letter, besides `x-vemt-error` (the reason).
+pub const ERROR_KIND_HEADER: &str = "x-vemt-error-kind";
+pub const ORIGINAL_ROUTING_KEY_HEADER: &str = "x-vemt-original-routing-key";
+pub const ORIGINAL_USER_HEADER: &str = "x-vemt-original-user-id";
+pub const FIRST_SEEN_HEADER: &str = "x-vemt-first-seen";
+/// Set by `vemt dead-letters replay`, published as the service's own user:
+/// the message is checked as if this user had published it (R8.5).
+pub const REPLAY_OF_USER_HEADER: &str = "x-vemt-replay-of-user-id";
+
+/// What kind of refusal a dead letter is (`x-vemt-error-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Not a JSON CloudEvent at all.
+    Malformed,
+    /// A rule of the contract or of the service's state.
+    Rejected,
+    /// PostgreSQL refused the event's data.
+    Data,
+    /// The service failed on it.
+    Internal,
+}
+
+impl RefusalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Rejected => "rejected",
+            Self::Data => "data",
+            Self::Internal => "internal",
+        }
+    }
+}
 
 pub struct Consumer {
     consume: Channel,
-    dead_letters: Channel,
+    /// Reopened when a publish on it fails: a closed dead-letter channel
+    /// must not end the session.
+    dead_letters: Mutex<Channel>,
     intake: Intake,
     clock: Arc<dyn Clock>,
     settings: BrokerSettings,
+    /// The broker user the service connects as.
+    service_user: String,
     limits: Limits,
     metrics: Arc<Metrics>,
 }
@@ -42,16 +89,17 @@ impl Consumer {
         clock: Arc<dyn Clock>,
         settings: BrokerSettings,
         metrics: Arc<Metrics>,
-    ) -> lapin::Result<Self> {
+    ) -> anyhow::Result<Self> {
         let consume = connection.create_channel().await?;
         consume
             .basic_qos(settings.prefetch, BasicQosOptions::default())
             .await?;
         Ok(Self {
             consume,
-            dead_letters: broker::confirm_channel(connection).await?,
+            dead_letters: Mutex::new(broker::confirm_channel(connection).await?),
             intake,
             clock,
+            service_user: broker::user_name(&settings)?,
             settings,
             limits: Limits::default(),
             metrics,
@@ -59,13 +107,19 @@ impl Consumer {
     }
 
     /// Consumes until shutdown, or until the broker connection fails (the
-    /// caller reconnects).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// caller reconnects). On shutdown the consumer is cancelled first, so
+    /// the broker sends nothing more, and the delivery in hand is finished.
+    pub async fn run(
+        self,
+        connection: &Connection,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let tag = ShortString::from("");
         let mut deliveries = self
             .consume
             .basic_consume(
                 self.settings.inbound_queue.as_str().into(),
-                ShortString::from(""),
+                tag,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
@@ -73,16 +127,38 @@ impl Consumer {
         tracing::info!(queue = %self.settings.inbound_queue, "consuming");
         loop {
             tokio::select! {
-                _ = shutdown.changed() => return Ok(()),
+                // Checked first: deliveries already buffered must not keep
+                // a stopping service busy.
+                biased;
+                _ = shutdown.changed() => break,
                 next = deliveries.next() => match next {
                     None => anyhow::bail!("the broker cancelled the consumer"),
                     Some(Err(err)) => return Err(err.into()),
                     Some(Ok(delivery)) => {
-                        if !self.process(delivery, &mut shutdown).await? {
-                            return Ok(());
+                        if !self.process(connection, delivery, &mut shutdown).await? {
+                            break;
                         }
                     }
                 },
+            }
+        }
+        self.stop(deliveries.tag()).await;
+        Ok(())
+    }
+
+    /// Cancels the consumer and closes this session's channels, in that
+    /// order; what was delivered but not acked goes back to the queue.
+    async fn stop(&self, tag: ShortString) {
+        let cancelled = self
+            .consume
+            .basic_cancel(tag, BasicCancelOptions::default())
+            .await;
+        if let Err(err) = cancelled {
+            tracing::info!(error = %err, "consumer already cancelled");
+        }
+        for channel in [&self.consume, &*self.dead_letters.lock().await] {
+            if channel.status().connected() {
+                let _ = channel.close(200, "shutting down".into()).await;
             }
         }
     }
@@ -91,6 +167,7 @@ impl Consumer {
     /// unacked and comes back to whichever instance runs next).
     async fn process(
         &self,
+        connection: &Connection,
         delivery: Delivery,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<bool> {
@@ -98,13 +175,12 @@ impl Consumer {
         let now = self.clock.now();
         let event = match self.admit(&delivery, now) {
             Ok(event) => event,
-            Err(rejection) => {
+            Err((kind, rejection)) => {
                 // Not an event (yet): the routing key is the type by
                 // contract, and the metrics bound it to the known ones.
                 let event_type = delivery.routing_key.as_str();
                 self.metrics.event_consumed(event_type);
-                self.dead_letter(&delivery, &rejection).await?;
-                self.metrics.event_dead_lettered(event_type, &rejection);
+                self.refuse(connection, &delivery, kind, &rejection).await?;
                 self.metrics
                     .observe_processing(event_type, received.elapsed());
                 return Ok(true);
@@ -113,6 +189,8 @@ impl Consumer {
         let envelope = &event.envelope;
         let event_type = envelope.event_type.as_str();
         self.metrics.event_consumed(event_type);
+        // The envelope's attributes are bounded and free of control
+        // characters (the parser refuses others), so they are fit to log.
         let span = tracing::info_span!(
             "event",
             id = %envelope.id,
@@ -120,9 +198,10 @@ impl Consumer {
             correlationid = envelope.correlation_id.as_deref().unwrap_or(envelope.id.as_str()),
         );
         async {
-            let mut backoff = Duration::from_millis(100);
+            let mut outage = crate::retry::database_outage();
+            let mut data_refusals = 0;
             loop {
-                let err = match self.intake.handle(&event, self.clock.now()).await {
+                let failure = match self.intake.handle(&event, self.clock.now()).await {
                     Ok(outcome) => {
                         tracing::info!(outcome = outcome.as_str(), "event handled");
                         ack(&delivery).await?;
@@ -131,38 +210,39 @@ impl Consumer {
                             .observe_processing(event_type, received.elapsed());
                         return Ok(true);
                     }
-                    Err(err) => match err.downcast::<Refused>() {
-                        Ok(Refused(rejection)) => {
-                            self.dead_letter(&delivery, &rejection).await?;
-                            self.metrics.event_dead_lettered(event_type, &rejection);
-                            self.metrics
-                                .observe_processing(event_type, received.elapsed());
-                            return Ok(true);
-                        }
-                        Err(err) => err,
-                    },
+                    Err(failure) => failure,
                 };
-                if is_transient_error(&err) {
-                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "database unavailable; will retry");
-                    tokio::select! {
-                        _ = shutdown.changed() => return Ok(false),
-                        _ = tokio::time::sleep(backoff) => {}
+                let kind = match &failure {
+                    Failure::Refused(_) => RefusalKind::Rejected,
+                    // Tried twice, each in its own transaction: a clash
+                    // with another instance passes, the event's own data
+                    // does not.
+                    Failure::DataRefused { code } if data_refusals == 0 => {
+                        data_refusals += 1;
+                        tracing::warn!(sqlstate = %code, "the database refused the event's data; trying once more");
+                        continue;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                } else {
-                    // A fault in the service, not in the message: let the
-                    // broker redeliver, and its delivery limit dead-letter
-                    // the message if the fault persists.
-                    tracing::error!(error = ?err, "event failed; returned to the queue");
-                    delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..BasicNackOptions::default()
-                        })
-                        .await?;
-                    self.metrics.event_requeued(event_type);
-                    return Ok(true);
-                }
+                    Failure::DataRefused { .. } => RefusalKind::Data,
+                    Failure::Internal(err) => {
+                        tracing::error!(error = %untrusted(&format!("{err:#}"), 500), "event failed in the service; dead-lettered");
+                        self.metrics.event_failed(event_type);
+                        RefusalKind::Internal
+                    }
+                    Failure::Transient(err) => {
+                        let delay = outage.next().unwrap_or(std::time::Duration::from_secs(30));
+                        tracing::warn!(error = %untrusted(&format!("{err:#}"), 500), retry_in_ms = delay.as_millis() as u64, "database unavailable; will retry");
+                        tokio::select! {
+                            _ = shutdown.changed() => return Ok(false),
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        continue;
+                    }
+                };
+                self.refuse(connection, &delivery, kind, &failure.rejection())
+                    .await?;
+                self.metrics
+                    .observe_processing(event_type, received.elapsed());
+                return Ok(true);
             }
         }
         .instrument(span)
@@ -175,53 +255,211 @@ impl Consumer {
         &self,
         delivery: &Delivery,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<InboundEvent, Rejection> {
+    ) -> Result<InboundEvent, (RefusalKind, Rejection)> {
+        let rejected = |rejection| (RefusalKind::Rejected, rejection);
         let Some(user) = delivery.properties.user_id().as_ref() else {
-            return Err(Rejection {
+            return Err(rejected(Rejection {
                 path: "amqp.user_id".into(),
                 rule: "is required: publishers set it to their RabbitMQ user".into(),
-            });
+            }));
         };
-        let event = inbound::parse_inbound(&delivery.data, now, &self.limits)?;
+        let publisher = self.publisher(delivery, user.as_str());
+        let event = inbound::parse_inbound(&delivery.data, now, &self.limits).map_err(|r| {
+            // `$` alone: the body is not a JSON CloudEvent object at all.
+            let kind = if r.path == "$" {
+                RefusalKind::Malformed
+            } else {
+                RefusalKind::Rejected
+            };
+            (kind, r)
+        })?;
         if let Some(allowed) = self.settings.publishers.get(&event.envelope.event_type) {
-            if !allowed.iter().any(|u| u.as_str() == user.as_str()) {
-                return Err(Rejection {
+            if !allowed.iter().any(|u| u.as_str() == publisher) {
+                return Err(rejected(Rejection {
                     path: "amqp.user_id".into(),
                     rule: "must be a user configured to publish this event type".into(),
-                });
+                }));
             }
         }
         Ok(event)
     }
 
-    /// Republishes the message, unchanged but for the reason header, to the
-    /// dead-letter exchange, and acks it once the broker has confirmed.
-    async fn dead_letter(&self, delivery: &Delivery, rejection: &Rejection) -> anyhow::Result<()> {
+    /// Who a message is checked as: its `user_id`, which the broker has
+    /// validated; or, for a dead letter the service's own user replays, the
+    /// partner that first published it.
+    fn publisher<'a>(&self, delivery: &'a Delivery, user: &'a str) -> &'a str {
+        if user != self.service_user {
+            return user;
+        }
+        match header(&delivery.properties, REPLAY_OF_USER_HEADER) {
+            Some(original) => original,
+            None => user,
+        }
+    }
+
+    /// Dead-letters a refused message and acks it; logs and counts it.
+    async fn refuse(
+        &self,
+        connection: &Connection,
+        delivery: &Delivery,
+        kind: RefusalKind,
+        rejection: &Rejection,
+    ) -> anyhow::Result<()> {
+        let event_type = delivery.routing_key.as_str();
         tracing::warn!(
-            message_id = delivery.properties.message_id().as_ref().map(|m| m.as_str()).unwrap_or(""),
+            message_id = %untrusted(delivery.properties.message_id().as_ref().map(|m| m.as_str()).unwrap_or(""), 128),
+            kind = kind.as_str(),
             reason = %rejection,
             "message refused: dead-lettered"
         );
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        if self
+            .dead_letter(connection, delivery, kind, rejection)
+            .await
+        {
+            ack(delivery).await?;
+            self.metrics.event_dead_lettered(event_type, rejection);
+        } else {
+            // The queue's own dead-letter exchange (at-least-once) takes it.
+            tracing::error!(
+                "the dead-letter exchange refused the copy; rejecting the message without requeue"
+            );
+            if !delivery
+                .reject(BasicRejectOptions { requeue: false })
+                .await?
+            {
+                anyhow::bail!("reject not delivered: the channel is closed");
+            }
+            self.metrics.event_dead_letter_fallback(event_type);
+        }
+        Ok(())
+    }
+
+    /// Publishes the refused message to the dead-letter exchange, as the
+    /// service, with why, what and who in headers; `false` when the broker
+    /// did not confirm it after `DEAD_LETTER_TRIES`.
+    async fn dead_letter(
+        &self,
+        connection: &Connection,
+        delivery: &Delivery,
+        kind: RefusalKind,
+        rejection: &Rejection,
+    ) -> bool {
+        let properties = self.dead_letter_properties(delivery, kind, rejection);
+        let timeout = std::time::Duration::from_secs(self.settings.confirm_timeout_seconds);
+        let mut delays = crate::retry::dead_letter_publish();
+        loop {
+            let published = {
+                let mut channel = self.dead_letters.lock().await;
+                if !channel.status().connected() {
+                    match broker::confirm_channel(connection).await {
+                        Ok(fresh) => *channel = fresh,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot reopen the dead-letter channel");
+                        }
+                    }
+                }
+                broker::publish_confirmed(
+                    &channel,
+                    &self.settings.dead_letter_exchange,
+                    delivery.routing_key.as_str(),
+                    &delivery.data,
+                    properties.clone(),
+                    timeout,
+                )
+                .await
+            };
+            let err = match published {
+                Ok(()) => return true,
+                Err(err) => err,
+            };
+            let Some(delay) = delays.next() else {
+                tracing::warn!(error = %err, "dead-letter publish failed; giving up");
+                return false;
+            };
+            tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "dead-letter publish failed; will retry");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn dead_letter_properties(
+        &self,
+        delivery: &Delivery,
+        kind: RefusalKind,
+        rejection: &Rejection,
+    ) -> BasicProperties {
+        let original = &delivery.properties;
+        // A partner's own `x-vemt-original-user-id` is not kept: only the
+        // broker-validated `user_id` says who published.
+        let mut headers = FieldTable::default();
+        for (key, value) in original.headers().iter().flat_map(|h| h.inner()) {
+            if key.as_str() != ORIGINAL_USER_HEADER {
+                headers.insert(key.clone(), value.clone());
+            }
+        }
+        let text = |s: &str| AMQPValue::LongString(s.into());
+        headers.insert(ERROR_HEADER.into(), text(&rejection.to_string()));
+        headers.insert(ERROR_KIND_HEADER.into(), text(kind.as_str()));
         headers.insert(
-            ERROR_HEADER.into(),
-            AMQPValue::LongString(rejection.to_string().into()),
+            ORIGINAL_ROUTING_KEY_HEADER.into(),
+            text(delivery.routing_key.as_str()),
         );
-        headers.insert(
-            "x-vemt-original-routing-key".into(),
-            AMQPValue::LongString(delivery.routing_key.as_str().into()),
-        );
-        let properties = delivery.properties.clone().with_headers(headers);
-        broker::publish_confirmed(
-            &self.dead_letters,
-            &self.settings.dead_letter_exchange,
-            delivery.routing_key.as_str(),
-            &delivery.data,
-            properties,
-            Duration::from_secs(self.settings.confirm_timeout_seconds),
-        )
-        .await?;
-        ack(delivery).await
+        if let Some(user) = original.user_id() {
+            let publisher = self.publisher(delivery, user.as_str());
+            headers.insert(ORIGINAL_USER_HEADER.into(), text(publisher));
+        }
+        // A replayed dead letter keeps the time it was first refused.
+        if header(original, FIRST_SEEN_HEADER).is_none() {
+            headers.insert(
+                FIRST_SEEN_HEADER.into(),
+                text(
+                    &self
+                        .clock
+                        .now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+            );
+        }
+        // Everything of the original but its `user_id` (the broker refuses
+        // another user's) and its expiry (a dead letter waits for people).
+        let mut properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_headers(headers);
+        // The service's own user, which the broker accepts; none when the
+        // URL names no user (certificate login), rather than one it refuses.
+        if !self.service_user.is_empty() {
+            properties = properties.with_user_id(self.service_user.as_str().into());
+        }
+        if let Some(v) = original.content_type() {
+            properties = properties.with_content_type(v.clone());
+        }
+        if let Some(v) = original.content_encoding() {
+            properties = properties.with_content_encoding(v.clone());
+        }
+        if let Some(v) = original.correlation_id() {
+            properties = properties.with_correlation_id(v.clone());
+        }
+        if let Some(v) = original.message_id() {
+            properties = properties.with_message_id(v.clone());
+        }
+        if let Some(v) = original.timestamp() {
+            properties = properties.with_timestamp(*v);
+        }
+        if let Some(v) = original.kind() {
+            properties = properties.with_type(v.clone());
+        }
+        if let Some(v) = original.app_id() {
+            properties = properties.with_app_id(v.clone());
+        }
+        properties
+    }
+}
+
+/// A text header of a message.
+pub fn header<'a>(properties: &'a BasicProperties, name: &str) -> Option<&'a str> {
+    match properties.headers().as_ref()?.inner().get(name)? {
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
+        AMQPValue::ShortString(s) => Some(s.as_str()),
+        _ => None,
     }
 }
 

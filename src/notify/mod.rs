@@ -7,6 +7,10 @@
 //! now, signed with the secret half of the API key. Only 429 and 5xx (and no
 //! answer at all) are retried; any other refusal is permanent.
 //!
+//! A 201 only means Notify took the e-mail: each accepted notification's
+//! status is then read with `GET /v2/notifications/{id}` until it is final
+//! (`crate::outbox::delivery`).
+//!
 //! Nothing here logs an address, a name or Notify's free-text messages.
 
 use std::collections::BTreeMap;
@@ -24,6 +28,77 @@ use crate::domain::effects::EmailTemplate;
 
 /// The path Notify accepts e-mails on, under the base URL.
 pub const EMAIL_PATH: &str = "/v2/notifications/email";
+
+/// The path of one notification, for its status.
+pub fn notification_path(id: Uuid) -> String {
+    format!("/v2/notifications/{id}")
+}
+
+/// An e-mail notification's status, as `GET /v2/notifications/{id}` gives
+/// it. Only these names are kept or logged; anything else is `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Created,
+    Sending,
+    Pending,
+    Delivered,
+    /// The address does not exist (a bounce).
+    PermanentFailure,
+    /// The inbox did not take it (full, or out of office) within 72 hours.
+    TemporaryFailure,
+    /// A problem between Notify and its provider; also what an e-mail with
+    /// no final status after `status_max_age_seconds` counts as.
+    TechnicalFailure,
+    Unknown,
+}
+
+impl DeliveryStatus {
+    /// The final statuses, each counted on `vemt_email_delivery_total`.
+    pub const FINAL: [Self; 4] = [
+        Self::Delivered,
+        Self::PermanentFailure,
+        Self::TemporaryFailure,
+        Self::TechnicalFailure,
+    ];
+
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "created" => Self::Created,
+            "sending" => Self::Sending,
+            "pending" => Self::Pending,
+            "delivered" => Self::Delivered,
+            "permanent-failure" => Self::PermanentFailure,
+            "temporary-failure" => Self::TemporaryFailure,
+            "technical-failure" => Self::TechnicalFailure,
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Sending => "sending",
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::PermanentFailure => "permanent-failure",
+            Self::TemporaryFailure => "temporary-failure",
+            Self::TechnicalFailure => "technical-failure",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        Self::FINAL.contains(&self)
+    }
+
+    pub fn is_failure(self) -> bool {
+        self.is_final() && self != Self::Delivered
+    }
+}
+
+/// The alert's error code when no final status came within
+/// `status_max_age_seconds` (counted as a technical failure).
+pub const STATUS_TIMEOUT: &str = "delivery_status_timeout";
 
 /// A Notify API key, `{key_name}-{service_id}-{secret}`: the last two UUIDs.
 #[derive(Clone)]
@@ -157,6 +232,9 @@ pub struct NotifyConfig {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub timeout: Duration,
+    pub status_poll_base: Duration,
+    pub status_poll_max: Duration,
+    pub status_max_age: Duration,
 }
 
 impl NotifyConfig {
@@ -210,6 +288,18 @@ impl NotifyConfig {
                 "must be at least 1",
             ));
         }
+        if s.status_poll_base_ms == 0 || s.status_poll_max_ms < s.status_poll_base_ms {
+            return Err(invalid(
+                "email.govuk_notify.status_poll_base_ms",
+                "must be at least 1 and at most status_poll_max_ms",
+            ));
+        }
+        if s.status_max_age_seconds == 0 {
+            return Err(invalid(
+                "email.govuk_notify.status_max_age_seconds",
+                "must be at least 1",
+            ));
+        }
         Ok(Self {
             base_url: base_url.as_str().trim_end_matches('/').to_owned(),
             key,
@@ -218,16 +308,29 @@ impl NotifyConfig {
             retry_base_ms: s.retry_base_ms,
             retry_max_ms: s.retry_max_ms,
             timeout: Duration::from_secs(s.timeout_seconds.max(1)),
+            status_poll_base: Duration::from_millis(s.status_poll_base_ms),
+            status_poll_max: Duration::from_millis(s.status_poll_max_ms),
+            status_max_age: Duration::from_secs(s.status_max_age_seconds),
         })
     }
 
     /// The wait before the next try after `attempts` tries.
     pub fn retry_delay(&self, attempts: i32) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(0)
-            .min(16);
-        let delay = self.retry_base_ms.saturating_mul(1 << doublings);
-        Duration::from_millis(delay.min(self.retry_max_ms))
+        crate::retry::after(
+            Duration::from_millis(self.retry_base_ms),
+            Duration::from_millis(self.retry_max_ms),
+            u32::try_from(attempts.saturating_sub(1)).unwrap_or(0),
+        )
+    }
+
+    /// The wait before the next status poll after `polls` polls (the first
+    /// poll comes `status_poll_base` after acceptance).
+    pub fn poll_delay(&self, polls: i32) -> Duration {
+        crate::retry::after(
+            self.status_poll_base,
+            self.status_poll_max,
+            u32::try_from(polls).unwrap_or(0),
+        )
     }
 }
 
@@ -265,29 +368,52 @@ impl Notifier {
         self.config.templates.get(template).copied()
     }
 
-    /// One e-mail to one address.
-    pub async fn send(&self, request: &EmailRequest<'_>) -> Result<(), SendError> {
+    /// One e-mail to one address: Notify's notification id once accepted
+    /// (`None` if its 201 had no readable id: the e-mail went, but its
+    /// delivery cannot be followed).
+    pub async fn send(&self, request: &EmailRequest<'_>) -> Result<Option<Uuid>, SendError> {
+        let url = format!("{}{EMAIL_PATH}", self.config.base_url);
+        let body = self.call(self.client.post(url).json(request)).await?;
+        Ok(notification_id(&body))
+    }
+
+    /// The status of a notification Notify accepted.
+    pub async fn status(&self, id: Uuid) -> Result<DeliveryStatus, SendError> {
+        let url = format!("{}{}", self.config.base_url, notification_path(id));
+        let body = self.call(self.client.get(url)).await?;
+        let body: Value = serde_json::from_slice(&body).unwrap_or_default();
+        Ok(body["status"]
+            .as_str()
+            .map_or(DeliveryStatus::Unknown, DeliveryStatus::parse))
+    }
+
+    /// One authenticated request; the body of a 2xx, else the error.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, SendError> {
         let token = token(&self.config.key, Utc::now()).map_err(|_| SendError::Permanent {
             code: "jwt_not_signed".into(),
         })?;
-        let response = self
-            .client
-            .post(format!("{}{EMAIL_PATH}", self.config.base_url))
-            .bearer_auth(token)
-            .json(request)
-            .send()
-            .await
-            .map_err(|err| SendError::Transient {
-                code: if err.is_timeout() {
-                    "timeout".into()
-                } else {
-                    "no_response".into()
-                },
-            })?;
+        let response =
+            request
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|err| SendError::Transient {
+                    code: if err.is_timeout() {
+                        "timeout".into()
+                    } else {
+                        "no_response".into()
+                    },
+                })?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
-        classify(status, &body)
+        let body = response.bytes().await.unwrap_or_default().to_vec();
+        classify(status, &body).map(|()| body)
     }
+}
+
+/// The `id` of Notify's 201 answer.
+pub fn notification_id(body: &[u8]) -> Option<Uuid> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    Uuid::try_parse(body["id"].as_str()?).ok()
 }
 
 /// The opaque `reference` of one recipient's copy: no personal data.
@@ -475,6 +601,9 @@ mod tests {
             retry_base_ms: 1000,
             retry_max_ms: 60_000,
             timeout_seconds: 30,
+            status_poll_base_ms: 30_000,
+            status_poll_max_ms: 1_800_000,
+            status_max_age_seconds: 345_600,
             api_key: Some(format!("vemt_live-{SERVICE}-{SECRET}")),
         }
     }
@@ -497,6 +626,72 @@ mod tests {
         s.templates
             .insert("no_such_kind".into(), Uuid::new_v4().to_string());
         assert!(NotifyConfig::from_settings(&s).is_err());
+    }
+
+    #[test]
+    fn only_notifys_final_statuses_end_polling() {
+        for (raw, done, failed) in [
+            ("created", false, false),
+            ("sending", false, false),
+            ("pending", false, false),
+            ("delivered", true, false),
+            ("permanent-failure", true, true),
+            ("temporary-failure", true, true),
+            ("technical-failure", true, true),
+            ("x@example.org bounced", false, false),
+        ] {
+            let status = DeliveryStatus::parse(raw);
+            assert_eq!(
+                (status.is_final(), status.is_failure()),
+                (done, failed),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            DeliveryStatus::parse("x@example.org bounced").as_str(),
+            "unknown",
+            "free text is never kept"
+        );
+        for status in DeliveryStatus::FINAL {
+            assert_eq!(DeliveryStatus::parse(status.as_str()), status);
+        }
+    }
+
+    #[test]
+    fn the_accepted_notification_id_is_read_from_the_201() {
+        let id = Uuid::new_v4();
+        let body = json!({ "id": id, "reference": "r", "uri": "https://x" }).to_string();
+        assert_eq!(notification_id(body.as_bytes()), Some(id));
+        assert_eq!(notification_id(b"{}"), None);
+        assert_eq!(notification_id(br#"{"id":"not-a-uuid"}"#), None);
+        assert_eq!(notification_id(b""), None);
+    }
+
+    #[test]
+    fn status_polls_back_off_to_the_max_and_settings_are_checked() {
+        let mut s = settings();
+        s.status_poll_base_ms = 1000;
+        s.status_poll_max_ms = 5000;
+        let config = NotifyConfig::from_settings(&s).unwrap();
+        // Jittered: between the exponential delay and twice it.
+        for (n, plain) in [
+            (0, 1000),
+            (1, 2000),
+            (2, 4000),
+            (3, 5000),
+            (4, 5000),
+            (i32::MAX, 5000),
+        ] {
+            let wait = config.poll_delay(n).as_millis() as u64;
+            assert!((plain..=2 * plain).contains(&wait), "{n} polls: {wait} ms");
+        }
+        s.status_poll_max_ms = 500;
+        let err = NotifyConfig::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("status_poll_base_ms"), "{err}");
+        let mut s = settings();
+        s.status_max_age_seconds = 0;
+        let err = NotifyConfig::from_settings(&s).unwrap_err().to_string();
+        assert!(err.contains("status_max_age_seconds"), "{err}");
     }
 
     #[test]

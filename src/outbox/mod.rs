@@ -8,7 +8,11 @@
 //! Notify instead of the broker (one request per recipient; those Notify
 //! accepted are recorded and never sent again). A refusal, or running out of
 //! attempts, marks the row failed (kept, never deleted) and writes an
-//! `lcs.alert.v1` for operations in the same transaction.
+//! `lcs.alert.v1` for operations in the same transaction. Each accepted
+//! recipient's notification id is recorded with it, for `delivery` to follow
+//! until Notify says it was delivered or failed.
+
+pub mod delivery;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,25 +90,25 @@ impl Relay {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let mut listener: Option<PgListener> = None;
-        let mut backoff = Duration::from_millis(100);
+        let mut outage = crate::retry::database_outage();
         loop {
             if listener.is_none() {
                 listener = self.listen().await.ok();
             }
             match self.publish_pending().await {
                 Ok(pass) => {
-                    backoff = Duration::from_millis(100);
+                    outage = crate::retry::database_outage();
                     if pass.published + pass.failed >= self.batch_size() {
                         continue; // more may be waiting
                     }
                 }
                 Err(err) if is_transient_error(&err) => {
-                    tracing::warn!(error = %err, retry_in_ms = backoff.as_millis() as u64, "outbox unavailable; will retry");
+                    let delay = outage.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "outbox unavailable; will retry");
                     tokio::select! {
                         _ = shutdown.changed() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
                 }
                 Err(err) => return Err(err),
@@ -149,6 +153,11 @@ impl Relay {
         .await?;
         let mut pass = Pass::default();
         let mut published: Vec<Uuid> = Vec::with_capacity(rows.len());
+        // Every broker row of the batch is sent before any confirm is
+        // awaited (a window of outstanding confirms, in `seq` order on one
+        // channel); e-mails through Notify go one by one.
+        let mut in_flight = Vec::with_capacity(rows.len());
+        let mut channel_failed = None;
         for row in rows {
             if let (EMAIL_TYPE, Some(notifier)) = (row.event_type.as_str(), &self.notify) {
                 let email = PendingEmail {
@@ -165,6 +174,9 @@ impl Relay {
                 }
                 continue;
             }
+            if channel_failed.is_some() {
+                continue;
+            }
             let body = serde_json::to_vec(&row.body)?;
             let id = row.event_id.to_string();
             let properties = broker::event_properties(
@@ -173,38 +185,44 @@ impl Relay {
                 &self.user,
                 Utc::now().timestamp().max(0) as u64,
             );
-            match broker::publish_confirmed(
+            match broker::publish(
                 &self.channel,
                 &self.exchange,
                 &row.event_type,
                 &body,
                 properties,
-                self.confirm_timeout,
             )
             .await
             {
+                Ok(pending) => {
+                    in_flight.push((row.event_id, row.event_type, row.attempts, pending))
+                }
+                Err(err) => channel_failed = Some(err),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.confirm_timeout;
+        for (event_id, event_type, attempts, pending) in in_flight {
+            match pending.confirmed(deadline).await {
                 Ok(()) => {
                     // Counted on the broker's confirm: a crash before the
                     // commit below publishes it again, and that is counted too.
-                    self.metrics.effect_published(&row.event_type);
-                    published.push(row.event_id);
+                    self.metrics.effect_published(&event_type);
+                    published.push(event_id);
                 }
                 // The channel is gone: what was confirmed is recorded below;
                 // the rest stays pending for the next connection.
                 Err(PublishError::Channel(err)) => {
-                    mark_published(&mut tx, &published).await?;
-                    tx.commit().await?;
-                    return Err(err.into());
+                    channel_failed.get_or_insert(PublishError::Channel(err));
                 }
                 Err(err) => {
                     pass.failed += 1;
-                    let delay = self.retry_delay(row.attempts);
-                    tracing::warn!(event_id = %row.event_id, r#type = %row.event_type, error = %err, retry_in_ms = delay.as_millis() as u64, "effect not published; kept pending");
+                    let delay = self.retry_delay(attempts);
+                    tracing::warn!(event_id = %event_id, r#type = %event_type, error = %err, retry_in_ms = delay.as_millis() as u64, "effect not published; kept pending");
                     sqlx::query!(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                              next_attempt_at = now() + make_interval(secs => $3)
                          WHERE event_id = $1",
-                        row.event_id,
+                        event_id,
                         err.to_string(),
                         delay.as_secs_f64()
                     )
@@ -212,6 +230,11 @@ impl Relay {
                     .await?;
                 }
             }
+        }
+        if let Some(err) = channel_failed {
+            mark_published(&mut tx, &published).await?;
+            tx.commit().await?;
+            return Err(err.into());
         }
         pass.published = published.len();
         mark_published(&mut tx, &published).await?;
@@ -267,9 +290,18 @@ impl Relay {
                         reference: &reference,
                     };
                     match notifier.send(&request).await {
-                        Ok(()) => {
+                        Ok(notification) => {
                             self.metrics.email_sent();
                             sent_to.push(index_i32);
+                            match notification {
+                                Some(id) => {
+                                    delivery::track(tx, id, email.event_id, index_i32, notifier)
+                                        .await?;
+                                }
+                                None => {
+                                    tracing::warn!(event_id = %email.event_id, recipient = index, "GOV.UK Notify accepted an e-mail without a notification id; its delivery is not followed");
+                                }
+                            }
                         }
                         Err(SendError::Transient { code }) => {
                             unavailable.get_or_insert(code);
@@ -305,9 +337,7 @@ impl Relay {
                     // others are through (the alert's id is the e-mail's, so
                     // the final report is the same event).
                     tracing::error!(event_id = %email.event_id, error_code = %refused, "a recipient was refused by GOV.UK Notify; reported to operations, the others retried");
-                    let alert =
-                        notify::failure_alert(email.body, refused, &self.source, Utc::now());
-                    store::outbox::enqueue(tx, &alert).await?;
+                    alert_email_failed(tx, email.body, refused, &self.source).await?;
                 }
                 let delay = notifier.config().retry_delay(attempts);
                 tracing::warn!(event_id = %email.event_id, error_code = %code, attempts, retry_in_ms = delay.as_millis() as u64, "e-mail not taken by GOV.UK Notify; kept pending");
@@ -334,16 +364,17 @@ impl Relay {
         )
         .execute(&mut *tx)
         .await?;
-        let alert = notify::failure_alert(email.body, &failed, &self.source, Utc::now());
-        store::outbox::enqueue(tx, &alert).await?;
+        alert_email_failed(tx, email.body, &failed, &self.source).await?;
         self.metrics.email_failed();
         Ok(false)
     }
 
     fn retry_delay(&self, attempts: i32) -> Duration {
-        let doublings = u32::try_from(attempts).unwrap_or(0).min(16);
-        let delay = self.settings.retry_base_ms.saturating_mul(1 << doublings);
-        Duration::from_millis(delay.min(self.settings.retry_max_ms))
+        crate::retry::after(
+            Duration::from_millis(self.settings.retry_base_ms),
+            Duration::from_millis(self.settings.retry_max_ms),
+            u32::try_from(attempts).unwrap_or(0),
+        )
     }
 }
 
@@ -358,6 +389,21 @@ struct PendingEmail<'a> {
     refused_to: &'a [i32],
     /// The error name of the first refusal.
     refusal: Option<&'a str>,
+}
+
+/// Tells operations an e-mail failed (`lcs.alert.v1`, `email_failed`): the
+/// one way a refused send, a send out of attempts and a failed delivery are
+/// reported, in the caller's transaction. The alert is named by the e-mail,
+/// so however many of its recipients fail, and however often this runs,
+/// operations get one alert per e-mail.
+pub(crate) async fn alert_email_failed(
+    conn: &mut sqlx::PgConnection,
+    email: &serde_json::Value,
+    error_code: &str,
+    source: &str,
+) -> sqlx::Result<()> {
+    let alert = notify::failure_alert(email, error_code, source, Utc::now());
+    store::outbox::enqueue(conn, &alert).await
 }
 
 async fn mark_published(conn: &mut sqlx::PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {

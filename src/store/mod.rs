@@ -17,7 +17,7 @@ pub mod vpg;
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::config::DatabaseSettings;
@@ -39,6 +39,9 @@ pub fn professionals(
 }
 
 /// Connects, creating the database first when configured to (local use).
+/// TLS is as `database.url` asks (`sslmode=verify-full&sslrootcert=…` across a
+/// network): a refused certificate is named in the error, as is the server
+/// (host, port and database; never the password).
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     use anyhow::Context as _;
     let options = PgConnectOptions::from_str(&settings.url)
@@ -49,9 +52,34 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect_with(options)
+        .connect_with(options.clone())
         .await
-        .context("cannot connect to PostgreSQL")
+        .map_err(|err| refused(&options, &err))
+}
+
+/// The error for a connection PostgreSQL (or its certificate) refused.
+fn refused(options: &PgConnectOptions, err: &sqlx::Error) -> anyhow::Error {
+    let sslmode = match options.get_ssl_mode() {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    };
+    let server = format!(
+        "{}:{}/{} (sslmode={sslmode})",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default(),
+    );
+    let err = err.to_string();
+    match crate::tls::explain(&err, "PostgreSQL", "database.url sslrootcert") {
+        Some(reason) => {
+            anyhow::anyhow!("cannot connect to PostgreSQL at {server}: {reason} ({err})")
+        }
+        None => anyhow::anyhow!("cannot connect to PostgreSQL at {server}: {err}"),
+    }
 }
 
 async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
@@ -59,12 +87,11 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Resul
     let Some(name) = options.get_database().map(str::to_owned) else {
         return Ok(());
     };
-    let mut admin = options
-        .clone()
-        .database("postgres")
+    let admin_options = options.clone().database("postgres");
+    let mut admin = admin_options
         .connect()
         .await
-        .context("cannot connect to PostgreSQL to check the database exists")?;
+        .map_err(|err| refused(&admin_options, &err))?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(&name)

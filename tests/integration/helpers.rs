@@ -25,12 +25,14 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// The bearer token every test app's HTTP routes require.
 pub const HTTP_TOKEN: &str = "test-http-token-0123456789";
 
-fn database_server() -> String {
+/// The test PostgreSQL server (its `postgres` database).
+pub fn database_server() -> String {
     std::env::var("VEMT_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
 }
 
-fn amqp_url() -> String {
+/// The test RabbitMQ, plain AMQP.
+pub fn amqp_url() -> String {
     std::env::var("VEMT_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
@@ -163,6 +165,20 @@ impl TestApp {
     }
 
     pub async fn publish_raw(&self, body: &[u8], routing_key: &str, user: Option<&str>) {
+        self.publish_inbound_on(&self.channel, body, routing_key, user)
+            .await;
+    }
+
+    /// Publishes to this app's inbound exchange on any channel (a partner's
+    /// own connection), as a partner does: persistent, a message id, and
+    /// `user_id` when given.
+    pub async fn publish_inbound_on(
+        &self,
+        channel: &Channel,
+        body: &[u8],
+        routing_key: &str,
+        user: Option<&str>,
+    ) {
         let mut properties = BasicProperties::default()
             .with_content_type(broker::CLOUDEVENTS_JSON.into())
             .with_delivery_mode(2)
@@ -171,7 +187,7 @@ impl TestApp {
             properties = properties.with_user_id(user.into());
         }
         broker::publish_confirmed(
-            &self.channel,
+            channel,
             &self.settings.broker.inbound_exchange,
             routing_key,
             body,
@@ -180,6 +196,16 @@ impl TestApp {
         )
         .await
         .expect("inbound publish confirmed");
+    }
+
+    /// `/metrics` as Prometheus reads it.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.http_base()))
+            .await
+            .expect("the service answers /metrics")
+            .text()
+            .await
+            .expect("a text body")
     }
 
     pub fn outbound_queue(&self, event_type: &str) -> String {
@@ -359,7 +385,8 @@ impl TestApp {
 }
 
 /// What a test leaves on the shared servers: its queues, exchanges and
-/// database.
+/// database. Removed straight on the servers (plain AMQP, the `postgres`
+/// database), whatever route, TLS proxy included, the app itself took.
 struct Leftovers {
     amqp_url: String,
     queues: Vec<String>,
@@ -377,7 +404,7 @@ impl Leftovers {
                 .map(|t| format!("{}{t}", b.outbound_queue_prefix)),
         );
         Self {
-            amqp_url: b.url.clone(),
+            amqp_url: amqp_url(),
             queues,
             exchanges: vec![
                 b.inbound_exchange.clone(),
@@ -438,20 +465,91 @@ impl Drop for TestApp {
             running.abort();
         }
         if let Some(leftovers) = self.leftovers.take() {
-            let _ = std::thread::spawn(move || {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    // Bounded, like every other wait on the servers. The
-                    // timer is made inside the runtime: outside it, tokio
-                    // panics and nothing would be removed.
-                    let _ = runtime.block_on(async {
-                        tokio::time::timeout(Duration::from_secs(60), leftovers.remove()).await
-                    });
-                }
-            })
-            .join();
+            leftovers.remove_now();
+        }
+    }
+}
+
+impl Leftovers {
+    /// Removes them on a thread and runtime of its own, so it works when a
+    /// test has panicked (and the test's runtime is going away).
+    fn remove_now(self) {
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                // Bounded, like every other wait on the servers. The
+                // timer is made inside the runtime: outside it, tokio
+                // panics and nothing would be removed.
+                let _ = runtime.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(60), self.remove()).await
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// Settings of an isolated copy for a test that runs the service as its own
+/// process (the release or debug binary); its database and names are
+/// removed when this is dropped.
+pub struct IsolatedNames {
+    pub settings: Settings,
+    leftovers: Option<Leftovers>,
+}
+
+impl IsolatedNames {
+    pub fn new() -> Self {
+        let (settings, database) = isolated_settings();
+        let leftovers = Some(Leftovers::of(&settings, database));
+        Self {
+            settings,
+            leftovers,
+        }
+    }
+
+    /// The environment that points `vemt` at these names.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let b = &self.settings.broker;
+        [
+            ("VEMT__DATABASE__URL", self.settings.database.url.as_str()),
+            ("VEMT__DATABASE__CREATE_IF_MISSING", "true"),
+            ("VEMT__BROKER__URL", b.url.as_str()),
+            (
+                "VEMT__BROKER__INBOUND_EXCHANGE",
+                b.inbound_exchange.as_str(),
+            ),
+            ("VEMT__BROKER__INBOUND_QUEUE", b.inbound_queue.as_str()),
+            (
+                "VEMT__BROKER__OUTBOUND_EXCHANGE",
+                b.outbound_exchange.as_str(),
+            ),
+            (
+                "VEMT__BROKER__OUTBOUND_QUEUE_PREFIX",
+                b.outbound_queue_prefix.as_str(),
+            ),
+            (
+                "VEMT__BROKER__DEAD_LETTER_EXCHANGE",
+                b.dead_letter_exchange.as_str(),
+            ),
+            (
+                "VEMT__BROKER__DEAD_LETTER_QUEUE",
+                b.dead_letter_queue.as_str(),
+            ),
+            ("VEMT__HTTP__BIND", "127.0.0.1:0"),
+            ("VEMT__HTTP__TOKEN", HTTP_TOKEN),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+impl Drop for IsolatedNames {
+    fn drop(&mut self) {
+        if let Some(leftovers) = self.leftovers.take() {
+            leftovers.remove_now();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! exchange and queue names). Quiet unless TEST_LOG is set.
 
 mod collation;
+mod dead_letters;
 mod helpers;
 mod http;
 mod identity;
@@ -12,12 +13,15 @@ mod metrics;
 mod notify;
 mod outbox;
 mod outcomes;
+mod partners;
 mod pipeline;
 mod rejections;
 mod retention;
+mod shutdown;
 mod simulate;
 mod telemetry;
 mod timing;
+mod tls;
 mod trigger_plans;
 mod vpg;
 mod vpg_decisions;

@@ -189,7 +189,8 @@ async fn metrics_count_exactly_what_this_app_consumed_applied_ignored_dead_lette
             ),
         ])
     );
-    assert!(of(&s, "vemt_events_requeued_total").is_empty());
+    assert!(of(&s, "vemt_events_failed_total").is_empty());
+    assert!(of(&s, "vemt_events_dead_letter_fallback_total").is_empty());
     assert_eq!(
         of(&s, "vemt_event_processing_duration_seconds_count"),
         expect(&[

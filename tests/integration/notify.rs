@@ -4,13 +4,19 @@
 //! body (address, the configured template id, personalisation, and a
 //! reference that holds no personal data). A request that fails the checks
 //! gets Notify's 403, which the service treats as permanent.
+//!
+//! Delivery (issue 10 item 7): a fake Notify that issues an id per accepted
+//! e-mail and answers `GET /v2/notifications/{id}` for the ids it issued
+//! (404 otherwise, as Notify does), with a status scripted per address.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::matchers::{any, body_partial_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use vemt::config::EmailTransport;
@@ -57,6 +63,9 @@ impl NotifyChecks {
         if (chrono::Utc::now().timestamp() - claims.iat).abs() > 30 {
             return Err("iat is not within 30 s of now".into());
         }
+        if request.method.as_str() == "GET" {
+            return Ok(());
+        }
         let body: Value = serde_json::from_slice(&request.body).map_err(|e| e.to_string())?;
         let address = body["email_address"].as_str().ok_or("no email_address")?;
         if !address.contains('@') {
@@ -90,8 +99,12 @@ fn notify_error(status: u16, error: &str) -> ResponseTemplate {
 }
 
 fn created() -> ResponseTemplate {
+    created_with(Uuid::new_v4())
+}
+
+fn created_with(id: Uuid) -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({
-        "id": Uuid::new_v4(),
+        "id": id,
         "reference": null,
         "content": { "subject": "s", "body": "b", "from_email": "vemt@notifications.service.gov.uk" },
         "uri": "https://api.notifications.service.gov.uk/v2/notifications/x",
@@ -102,7 +115,7 @@ fn created() -> ResponseTemplate {
 /// Anything that fails the checks is refused as Notify would, and must
 /// never happen.
 async fn refuse_unchecked(server: &MockServer) {
-    Mock::given(method("POST"))
+    Mock::given(any())
         .respond_with(notify_error(403, "AuthError"))
         .with_priority(10)
         .expect(0)
@@ -112,6 +125,23 @@ async fn refuse_unchecked(server: &MockServer) {
 }
 
 async fn spawn(server: &MockServer) -> TestApp {
+    spawn_tuned(server, |_| {}).await
+}
+
+/// Delivery statuses polled every 100 ms at first, up to 400 ms.
+async fn spawn_polling(server: &MockServer, max_age_seconds: u64) -> TestApp {
+    spawn_tuned(server, move |n| {
+        n.status_poll_base_ms = 100;
+        n.status_poll_max_ms = 400;
+        n.status_max_age_seconds = max_age_seconds;
+    })
+    .await
+}
+
+async fn spawn_tuned(
+    server: &MockServer,
+    tune: impl FnOnce(&mut vemt::config::NotifySettings),
+) -> TestApp {
     let base_url = server.uri();
     TestApp::spawn_with(utc(MONDAY), move |s| {
         s.email.transport = EmailTransport::GovukNotify;
@@ -126,6 +156,7 @@ async fn spawn(server: &MockServer) -> TestApp {
         n.retry_base_ms = 100;
         n.retry_max_ms = 500;
         n.timeout_seconds = 5;
+        tune(n);
     })
     .await
 }
@@ -337,6 +368,394 @@ async fn one_refused_recipient_fails_the_email_after_a_rate_limited_one_is_retri
     assert_eq!(alerts[1]["data"]["reason"], "trigger_plan_received");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.assert_no_more("lcs.alert.v1").await;
+    server.verify().await;
+    app.stop().await;
+}
+
+// ---- delivery (issue 10 item 7) ----
+
+/// Notify's side of delivery: the ids it issued, each with its address and
+/// how often its status was asked for; `script(address, poll)` is the status
+/// the poll gets (the first poll is 1).
+#[derive(Clone)]
+struct FakeNotify {
+    issued: Arc<Mutex<HashMap<String, (String, usize)>>>,
+    /// Status requests for ids it never issued (404, as Notify answers).
+    strays: Arc<Mutex<usize>>,
+    script: Arc<Script>,
+}
+
+/// The status of an address's notification at its nth poll.
+type Script = dyn Fn(&str, usize) -> &'static str + Send + Sync;
+
+impl FakeNotify {
+    fn new(script: impl Fn(&str, usize) -> &'static str + Send + Sync + 'static) -> Self {
+        Self {
+            issued: Arc::default(),
+            strays: Arc::default(),
+            script: Arc::new(script),
+        }
+    }
+
+    /// Accepts `accepted` e-mails (each checked), then answers status polls
+    /// (each checked); anything else is refused and fails the test.
+    async fn mount(&self, server: &MockServer, accepted: u64) {
+        refuse_unchecked(server).await;
+        Mock::given(method("POST"))
+            .and(path("/v2/notifications/email"))
+            .and(NotifyChecks)
+            .respond_with(Accept(self.clone()))
+            .expect(accepted)
+            .named("accepted e-mails, one per recipient")
+            .mount(server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v2/notifications/[0-9a-f-]{36}$"))
+            .and(NotifyChecks)
+            .respond_with(Status(self.clone()))
+            .named("status polls")
+            .mount(server)
+            .await;
+    }
+
+    /// (address, polls) per issued notification, by address.
+    fn polls(&self) -> Vec<(String, usize)> {
+        let mut polls: Vec<_> = self.issued.lock().unwrap().values().cloned().collect();
+        polls.sort();
+        polls
+    }
+
+    fn strays(&self) -> usize {
+        *self.strays.lock().unwrap()
+    }
+}
+
+struct Accept(FakeNotify);
+
+impl wiremock::Respond for Accept {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let address = body["email_address"].as_str().unwrap_or_default();
+        let id = Uuid::new_v4();
+        self.0
+            .issued
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (address.to_owned(), 0));
+        created_with(id)
+    }
+}
+
+struct Status(FakeNotify);
+
+impl wiremock::Respond for Status {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = request.url.path().rsplit('/').next().unwrap_or_default();
+        let mut issued = self.0.issued.lock().unwrap();
+        let Some((address, polls)) = issued.get_mut(id) else {
+            *self.0.strays.lock().unwrap() += 1;
+            return notify_error(404, "NoResultFound");
+        };
+        *polls += 1;
+        let status = (self.0.script)(address, *polls);
+        // The shape of Notify's answer: the address and the text are in it,
+        // and must go no further than the status.
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": id,
+            "reference": "r",
+            "email_address": address,
+            "phone_number": null,
+            "line_1": null, "line_2": null, "line_3": null,
+            "line_4": null, "line_5": null, "line_6": null,
+            "postcode": null,
+            "type": "email",
+            "status": status,
+            "template": { "id": TEMPLATE_ID, "version": 1, "uri": "https://x" },
+            "body": "Dear Sam Worker, a trigger plan for Recordchild",
+            "subject": "A trigger plan",
+            "created_at": "2026-11-16T09:00:01.000000Z",
+            "sent_at": null,
+            "completed_at": null,
+        }))
+    }
+}
+
+/// (recipient, final status, failure, polls) of each accepted recipient,
+/// once every one has a final status.
+async fn final_deliveries(app: &TestApp) -> Vec<(i32, String, Option<String>, i32)> {
+    eventually("every accepted e-mail has a final status", || async {
+        let rows: Vec<(i32, Option<String>, Option<String>, i32)> = sqlx::query_as(
+            "SELECT recipient, final_status, failure, polls FROM email_deliveries
+             ORDER BY recipient",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .ok()?;
+        (!rows.is_empty() && rows.iter().all(|r| r.1.is_some())).then(|| {
+            rows.into_iter()
+                .map(|(recipient, status, failure, polls)| {
+                    (recipient, status.unwrap_or_default(), failure, polls)
+                })
+                .collect()
+        })
+    })
+    .await
+}
+
+/// `vemt_email_delivery_total` by status, read over HTTP as Prometheus does.
+async fn delivery_counts(app: &TestApp) -> Vec<(String, f64)> {
+    let text = app.metrics_text().await;
+    let mut counts: Vec<(String, f64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("vemt_email_delivery_total{status=\""))
+        .map(|rest| {
+            let (status, value) = rest.split_once("\"} ").expect("one label");
+            (status.to_owned(), value.parse().expect("a count"))
+        })
+        .collect();
+    counts.sort_by(|a, b| a.0.cmp(&b.0));
+    counts
+}
+
+fn counts(delivered: f64, permanent: f64, technical: f64) -> Vec<(String, f64)> {
+    vec![
+        ("delivered".into(), delivered),
+        ("permanent-failure".into(), permanent),
+        ("technical-failure".into(), technical),
+        ("temporary-failure".into(), 0.0),
+    ]
+}
+
+/// The `email.v1` the service wrote (never published: Notify sent it).
+async fn the_email(app: &TestApp) -> Value {
+    sqlx::query_scalar("SELECT body FROM outbox WHERE event_type = 'email.v1'")
+        .fetch_one(&app.pool)
+        .await
+        .expect("the e-mail effect")
+}
+
+/// The alerts after an e-mail: the trigger plan's, then one `email_failed`
+/// (checked whole) when `error_code` is given; nothing more, even after
+/// the poller has had time to repeat itself.
+async fn assert_alerts(app: &TestApp, lcs: &str, error_code: Option<&str>) {
+    let mut alerts = app
+        .take_events("lcs.alert.v1", 1 + usize::from(error_code.is_some()))
+        .await;
+    alerts.sort_by_key(|a| a["data"]["reason"].as_str().unwrap_or_default().to_owned());
+    let plan = alerts.pop().expect("the trigger plan's alert");
+    assert_eq!(plan["data"]["reason"], "trigger_plan_received");
+    if let Some(code) = error_code {
+        let alert = alerts.pop().expect("the e-mail's alert");
+        let email = the_email(app).await;
+        assert_eq!(
+            alert["data"],
+            json!({
+                "alert_id": alert["id"],
+                "lcs_person_id": lcs,
+                "recipients": [{ "role": "operations", "worker_id": null }],
+                "reason": "email_failed",
+                "priority": "high",
+                "email_id": email["data"]["email_id"],
+                "error_code": code,
+            })
+        );
+        assert_eq!(alert["causationid"], email["id"]);
+        let text = alert.to_string();
+        assert!(!text.contains("example.org"), "{text}");
+        assert!(
+            !text.contains("Worker") && !text.contains("Manager"),
+            "{text}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    app.assert_no_more("lcs.alert.v1").await;
+    app.assert_no_more("email.v1").await;
+}
+
+#[tokio::test]
+async fn a_delivered_email_raises_no_alert_and_is_counted() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|_, _| "delivered");
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 60).await;
+    assert_eq!(delivery_counts(&app).await, counts(0.0, 0.0, 0.0));
+    cause_an_email(&app, "LCS-D1", "P-D1").await;
+
+    assert_eq!(
+        final_deliveries(&app).await,
+        [
+            (0, "delivered".into(), None, 1),
+            (1, "delivered".into(), None, 1)
+        ]
+    );
+    assert_alerts(&app, "LCS-D1", None).await;
+    assert_eq!(delivery_counts(&app).await, counts(2.0, 0.0, 0.0));
+    assert_eq!(
+        notify.polls(),
+        [("sw@example.org".into(), 1), ("tm@example.org".into(), 1)],
+        "a final status is not asked for again"
+    );
+    assert_eq!(notify.strays(), 0);
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_alerts_operations_once() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|address, _| match address {
+        "sw@example.org" => "permanent-failure",
+        _ => "delivered",
+    });
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 60).await;
+    cause_an_email(&app, "LCS-D2", "P-D2").await;
+
+    assert_eq!(
+        final_deliveries(&app).await,
+        [
+            (
+                0,
+                "permanent-failure".into(),
+                Some("permanent-failure".into()),
+                1
+            ),
+            (1, "delivered".into(), None, 1),
+        ]
+    );
+    assert_alerts(&app, "LCS-D2", Some("permanent-failure")).await;
+    assert_eq!(delivery_counts(&app).await, counts(1.0, 1.0, 0.0));
+    // The e-mail left: it stays published, not failed.
+    assert_eq!(email_row(&app).await, Some((true, false, None)));
+    assert_eq!(notify.strays(), 0);
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn technical_failures_of_both_recipients_alert_once_for_the_email() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|_, _| "technical-failure");
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 60).await;
+    cause_an_email(&app, "LCS-D3", "P-D3").await;
+
+    let failed = Some("technical-failure".to_owned());
+    assert_eq!(
+        final_deliveries(&app).await,
+        [
+            (0, "technical-failure".into(), failed.clone(), 1),
+            (1, "technical-failure".into(), failed, 1),
+        ]
+    );
+    assert_alerts(&app, "LCS-D3", Some("technical-failure")).await;
+    assert_eq!(delivery_counts(&app).await, counts(0.0, 0.0, 2.0));
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_email_still_sending_is_polled_again_until_delivered() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|_, poll| if poll < 3 { "sending" } else { "delivered" });
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 60).await;
+    cause_an_email(&app, "LCS-D4", "P-D4").await;
+
+    assert_eq!(
+        final_deliveries(&app).await,
+        [
+            (0, "delivered".into(), None, 3),
+            (1, "delivered".into(), None, 3)
+        ]
+    );
+    assert_alerts(&app, "LCS-D4", None).await;
+    assert_eq!(delivery_counts(&app).await, counts(2.0, 0.0, 0.0));
+    assert_eq!(
+        notify.polls(),
+        [("sw@example.org".into(), 3), ("tm@example.org".into(), 3)]
+    );
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn no_final_status_within_the_max_age_is_a_technical_failure_alerted_once() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|_, _| "sending");
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 2).await;
+    cause_an_email(&app, "LCS-D5", "P-D5").await;
+
+    let rows = final_deliveries(&app).await;
+    for (recipient, (got, status, failure, polls)) in rows.iter().enumerate() {
+        assert_eq!(*got, recipient as i32);
+        assert_eq!(status, "technical-failure");
+        assert_eq!(failure.as_deref(), Some("delivery_status_timeout"));
+        assert!(*polls >= 2, "polled until the max age: {polls}");
+    }
+    let status: Vec<String> = sqlx::query_scalar("SELECT status FROM email_deliveries")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, ["sending", "sending"], "Notify's last word is kept");
+    assert_alerts(&app, "LCS-D5", Some("delivery_status_timeout")).await;
+    assert_eq!(delivery_counts(&app).await, counts(0.0, 0.0, 2.0));
+    let asked = notify.polls();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(notify.polls(), asked, "not asked again once given up");
+    server.verify().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_instances_poll_each_notification_once_and_alert_once() {
+    let server = MockServer::start().await;
+    let notify = FakeNotify::new(|address, poll| match (address, poll) {
+        (_, 1 | 2) => "sending",
+        ("sw@example.org", _) => "temporary-failure",
+        _ => "delivered",
+    });
+    notify.mount(&server, 2).await;
+    let app = spawn_polling(&server, 60).await;
+    let mut second = app.second_instance().await;
+    cause_an_email(&app, "LCS-D6", "P-D6").await;
+
+    assert_eq!(
+        final_deliveries(&app).await,
+        [
+            (
+                0,
+                "temporary-failure".into(),
+                Some("temporary-failure".into()),
+                3
+            ),
+            (1, "delivered".into(), None, 3),
+        ]
+    );
+    assert_alerts(&app, "LCS-D6", Some("temporary-failure")).await;
+    assert_eq!(
+        notify.polls(),
+        [("sw@example.org".into(), 3), ("tm@example.org".into(), 3)],
+        "no notification is asked for by both instances at once"
+    );
+    // Each instance counts what it recorded; together, each once.
+    let (a, b) = (delivery_counts(&app).await, delivery_counts(&second).await);
+    let summed: Vec<(String, f64)> = a
+        .into_iter()
+        .zip(b)
+        .map(|((status, x), (_, y))| (status, x + y))
+        .collect();
+    assert_eq!(
+        summed,
+        [
+            ("delivered".into(), 1.0),
+            ("permanent-failure".into(), 0.0),
+            ("technical-failure".into(), 0.0),
+            ("temporary-failure".into(), 1.0),
+        ]
+    );
+    second.halt().await;
     server.verify().await;
     app.stop().await;
 }
