@@ -55,6 +55,7 @@ use uuid::Uuid;
 
 use vemt::broker::{self, OUTBOUND_TYPES};
 use vemt::config::{BrokerSettings, Settings};
+use vemt::inbound::ORIGINAL_USER_HEADER;
 
 const DEFAULT_CHILDREN: usize = 300;
 /// Of each kind: SIGKILL and restart, broker connections closed,
@@ -73,7 +74,8 @@ const STORM: Duration = Duration::from_millis(1500);
 const PROBE_APP: &str = "vemt-chaos-probe";
 const NOT_JSON_REASON: &str = "$: body must be valid JSON";
 const MISSING_FIELD_REASON: &str = "$.data.reported_missing_at: is required";
-const WRONG_USER_REASON: &str = "amqp.user_id: must be a user configured to publish this event type";
+const WRONG_USER_REASON: &str =
+    "amqp.user_id: must be a user configured to publish this event type";
 
 // ---- options ---------------------------------------------------------------
 
@@ -117,7 +119,10 @@ fn parse_options() -> anyhow::Result<Options> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{arg} needs a value; {USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{arg} needs a value; {USAGE}"))
+        };
         match arg.as_str() {
             "--children" => options.children = value()?.parse().context("--children")?,
             "--faults" => options.faults = value()?.parse().context("--faults")?,
@@ -216,15 +221,16 @@ impl Resources {
                     .iter()
                     .map(|t| format!("{}{t}", b.outbound_queue_prefix)),
             );
-            let connect = Connection::connect(&self.admin_amqp_url, ConnectionProperties::default());
+            let connect =
+                Connection::connect(&self.admin_amqp_url, ConnectionProperties::default());
             match tokio::time::timeout(Duration::from_secs(30), connect).await {
                 Ok(Ok(connection)) => {
                     for queue in &queues {
                         let Ok(channel) = connection.create_channel().await else {
                             continue;
                         };
-                        let delete =
-                            channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
+                        let delete = channel
+                            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default());
                         if !matches!(
                             tokio::time::timeout(Duration::from_secs(30), delete).await,
                             Ok(Ok(_))
@@ -232,7 +238,11 @@ impl Resources {
                             eprintln!("cleanup: could not delete queue {queue}");
                         }
                     }
-                    for exchange in [&b.inbound_exchange, &b.outbound_exchange, &b.dead_letter_exchange] {
+                    for exchange in [
+                        &b.inbound_exchange,
+                        &b.outbound_exchange,
+                        &b.dead_letter_exchange,
+                    ] {
                         let Ok(channel) = connection.create_channel().await else {
                             continue;
                         };
@@ -274,7 +284,10 @@ impl Resources {
         }
         if let Some(folder) = self.folder.take() {
             if self.keep_folder {
-                eprintln!("the service's log is kept in {}", folder.join("service.log").display());
+                eprintln!(
+                    "the service's log is kept in {}",
+                    folder.join("service.log").display()
+                );
             } else {
                 let _ = std::fs::remove_dir_all(&folder);
             }
@@ -339,13 +352,26 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
     let service_names = format!("^{escaped}");
     let inbound_only = format!("^{escaped}vemt\\.inbound$");
     let grants = [
-        (&service_user, service_names.as_str(), service_names.as_str(), service_names.as_str()),
+        (
+            &service_user,
+            service_names.as_str(),
+            service_names.as_str(),
+            service_names.as_str(),
+        ),
         (&police, "^$", inbound_only.as_str(), "^$"),
         (&lcs, "^$", inbound_only.as_str(), "^$"),
     ];
     for (account, configure, write, read) in grants {
-        rabbitmqctl(&["set_permissions", "-p", &vhost, &account.name, configure, write, read])
-            .await?;
+        rabbitmqctl(&[
+            "set_permissions",
+            "-p",
+            &vhost,
+            &account.name,
+            configure,
+            write,
+            read,
+        ])
+        .await?;
     }
 
     // The service's settings: a folder with the shipped defaults and
@@ -364,7 +390,14 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
         .with_timezone(&timezone)
         .format("%H:%M")
         .to_string();
-    write_config(&folder, &repo_config, &prefix, &police.name, &lcs.name, &far_time)?;
+    write_config(
+        &folder,
+        &repo_config,
+        &prefix,
+        &police.name,
+        &lcs.name,
+        &far_time,
+    )?;
     let database = format!("vemt_chaos_{tag}");
     let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
     let database_url = format!("{base}/{database}");
@@ -372,10 +405,7 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
     let mut settings = Settings::load(&folder, "chaos")?;
     settings.database.url = database_url.clone();
     settings.broker.url = service_amqp.clone();
-    let meeting_date = settings
-        .calendar()?
-        .next_open_meeting(now)
-        .date;
+    let meeting_date = settings.calendar()?.next_open_meeting(now).date;
 
     // The database, made here so the probe can wait on it from the start.
     {
@@ -399,7 +429,12 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
         broker::close(&connection).await;
     }
 
-    let plan = Plan::new(options, &tag, now, meeting_date);
+    let users = Users {
+        police: police.name.clone(),
+        lcs: lcs.name.clone(),
+        service: service_user.name.clone(),
+    };
+    let plan = Plan::new(options, &tag, &users, now, meeting_date);
 
     let service = Arc::new(Service {
         binary: options.binary.clone(),
@@ -453,8 +488,15 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
             );
             streamed?;
             let injected = injected?;
-            let settled =
-                settle(&plan, &probe, &admin_amqp, &settings.broker, options.stall).await?;
+            let settled = settle(
+                &plan,
+                &probe,
+                &admin_amqp,
+                &settings.broker,
+                &vhost,
+                options.stall,
+            )
+            .await?;
             anyhow::Ok((injected, settled))
         }
         .await;
@@ -466,7 +508,10 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
     let elapsed = started.elapsed();
     service.stop().await;
     publishers.close().await;
-    let handled = probe.count("SELECT count(*) FROM inbox").await.unwrap_or(-1);
+    let handled = probe
+        .count("SELECT count(*) FROM inbox")
+        .await
+        .unwrap_or(-1);
     probe.pool.close().await;
 
     let counted = count(&plan, &admin_amqp, &settings.broker).await?;
@@ -500,7 +545,10 @@ fn write_config(
 ) -> anyhow::Result<()> {
     let templates = folder.join("templates");
     std::fs::create_dir_all(&templates)?;
-    std::fs::copy(repo_config.join("default.toml"), folder.join("default.toml"))?;
+    std::fs::copy(
+        repo_config.join("default.toml"),
+        folder.join("default.toml"),
+    )?;
     for entry in std::fs::read_dir(repo_config.join("templates"))? {
         let entry = entry?;
         std::fs::copy(entry.path(), templates.join(entry.file_name()))?;
@@ -542,7 +590,9 @@ create_if_missing = false
 
 /// `amqp://user:pass@host:port/vhost` with another user.
 fn with_user(url: &str, account: &Account) -> anyhow::Result<String> {
-    let (scheme, rest) = url.split_once("://").context("the AMQP URL has no scheme")?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .context("the AMQP URL has no scheme")?;
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     Ok(format!(
         "{scheme}://{}:{}@{host}",
@@ -562,10 +612,14 @@ fn vhost_of(url: &str) -> String {
 
 /// `rabbitmqctl`, as root directly, else through `sudo -n`.
 async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
-    let program = ["/usr/sbin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl", "/sbin/rabbitmqctl"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("rabbitmqctl");
+    let program = [
+        "/usr/sbin/rabbitmqctl",
+        "/usr/local/sbin/rabbitmqctl",
+        "/sbin/rabbitmqctl",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap_or("rabbitmqctl");
     let mut command = if is_root() {
         Command::new(program)
     } else {
@@ -607,6 +661,22 @@ enum Who {
     Service,
 }
 
+struct Users {
+    police: String,
+    lcs: String,
+    service: String,
+}
+
+impl Users {
+    fn name(&self, who: Who) -> &str {
+        match who {
+            Who::Police => &self.police,
+            Who::Lcs => &self.lcs,
+            Who::Service => &self.service,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bad {
     NotJson,
@@ -639,6 +709,8 @@ struct Plan {
     episodes: usize,
     records: usize,
     bad: BTreeMap<String, Bad>,
+    /// Bad message id -> the user who published it.
+    bad_publisher: HashMap<String, String>,
     valid_ids: HashSet<String>,
     /// Police person id -> one trigger-plan request each.
     expected_requests: BTreeSet<String>,
@@ -654,7 +726,13 @@ impl Plan {
     /// record); odd ones are police persons no LCS record links. Each has
     /// three episodes of three revisions (the first open), the first graded
     /// high in every revision; all are shuffled together with the bad ones.
-    fn new(options: &Options, tag: &str, now: DateTime<Utc>, meeting_date: NaiveDate) -> Self {
+    fn new(
+        options: &Options,
+        tag: &str,
+        users: &Users,
+        now: DateTime<Utc>,
+        meeting_date: NaiveDate,
+    ) -> Self {
         let mut rng = Rng(options.seed);
         let mut messages = Vec::new();
         let mut plan = Plan {
@@ -663,6 +741,7 @@ impl Plan {
             episodes: 0,
             records: 0,
             bad: BTreeMap::new(),
+            bad_publisher: HashMap::new(),
             valid_ids: HashSet::new(),
             expected_requests: BTreeSet::new(),
             expected_alerts: BTreeSet::new(),
@@ -728,7 +807,15 @@ impl Plan {
 
             // Valid and high risk: if the service took it from a user not
             // allowed to send it, a request and an alert would show up.
-            let foreign = episode(tag, j, 0, 2, &format!("CHAOS-WRONG-{tag}-{j:05}"), None, now);
+            let foreign = episode(
+                tag,
+                j,
+                0,
+                2,
+                &format!("CHAOS-WRONG-{tag}-{j:05}"),
+                None,
+                now,
+            );
             let id = Uuid::new_v4().to_string();
             messages.push(Outgoing {
                 who: from_lcs,
@@ -738,6 +825,12 @@ impl Plan {
                 valid: false,
             });
             plan.bad.insert(id, Bad::WrongUser);
+        }
+        for message in messages.iter().filter(|m| !m.valid) {
+            plan.bad_publisher.insert(
+                message.message_id.clone(),
+                users.name(message.who).to_owned(),
+            );
         }
         rng.shuffle(&mut messages);
         plan.messages = messages;
@@ -752,7 +845,10 @@ impl Plan {
             self.records,
             self.bad.len(),
             self.bad.values().filter(|b| **b == Bad::NotJson).count(),
-            self.bad.values().filter(|b| **b == Bad::MissingField).count(),
+            self.bad
+                .values()
+                .filter(|b| **b == Bad::MissingField)
+                .count(),
             self.bad.values().filter(|b| **b == Bad::WrongUser).count(),
             match self.bad_from {
                 BadFrom::Partners => "the partner users",
@@ -937,7 +1033,10 @@ impl Publisher {
             }
             todo = failed;
         }
-        bail!("publisher {} could not publish after 20 attempts", self.user)
+        bail!(
+            "publisher {} could not publish after 20 attempts",
+            self.user
+        )
     }
 
     async fn close(&mut self) {
@@ -1236,7 +1335,11 @@ async fn inject(
 /// Terminates, in a tight loop for `STORM`, every backend of the service
 /// that is inside a transaction (running a statement, or idle in one);
 /// then, once, the idle ones (pooled connections and the relay's LISTEN).
-async fn storm(admin: &mut PgConnection, database: &str, injected: &mut Injected) -> anyhow::Result<()> {
+async fn storm(
+    admin: &mut PgConnection,
+    database: &str,
+    injected: &mut Injected,
+) -> anyhow::Result<()> {
     let end = Instant::now() + STORM;
     while Instant::now() < end {
         let states: Vec<String> = sqlx::query_scalar(
@@ -1303,6 +1406,7 @@ async fn settle(
     probe: &Probe,
     admin_amqp: &str,
     b: &BrokerSettings,
+    vhost: &str,
     stall: Duration,
 ) -> anyhow::Result<Settled> {
     let started = Instant::now();
@@ -1319,6 +1423,9 @@ async fn settle(
             && snapshot.pending == 0
             && snapshot.dead >= plan.bad.len() as i64
             && snapshot.inbound_ready == 0
+            // A repeated dead letter can make up the count while a bad
+            // message is still in the consumer's hands.
+            && unacked(vhost, &b.inbound_queue).await? == 0
         {
             break Settled {
                 done: true,
@@ -1342,6 +1449,24 @@ async fn settle(
     };
     broker::close(&connection).await;
     Ok(result)
+}
+
+/// Messages delivered to a consumer and not yet acknowledged.
+async fn unacked(vhost: &str, queue: &str) -> anyhow::Result<i64> {
+    let listing = rabbitmqctl(&[
+        "list_queues",
+        "-p",
+        vhost,
+        "name",
+        "messages_unacknowledged",
+    ])
+    .await?;
+    listing
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .find(|(name, _)| *name == queue)
+        .and_then(|(_, count)| count.trim().parse().ok())
+        .with_context(|| format!("rabbitmqctl list_queues did not list {queue}"))
 }
 
 /// Messages ready on a queue (a passive declare, on its own channel since
@@ -1386,7 +1511,10 @@ fn tally(expected: &BTreeSet<String>, seen: &[(Option<String>, String)]) -> Tall
         *copies.entry(id.as_str()).or_default() += 1;
         match key {
             Some(key) if expected.contains(key) => {
-                ids_by_key.entry(key.as_str()).or_default().insert(id.as_str());
+                ids_by_key
+                    .entry(key.as_str())
+                    .or_default()
+                    .insert(id.as_str());
             }
             _ => {
                 unexpected.insert(id.as_str());
@@ -1418,6 +1546,9 @@ struct Counted {
     by_delivery_limit: usize,
     /// Bad messages dead-lettered with another reason than their fault's.
     wrong_reason: usize,
+    /// Dead letters whose `x-vemt-original-user-id` is not the user who
+    /// published the message.
+    wrong_publisher: usize,
     /// Left on the inbound queue after the service stopped.
     inbound_left: i64,
 }
@@ -1450,7 +1581,10 @@ async fn count(plan: &Plan, admin_amqp: &str, b: &BrokerSettings) -> anyhow::Res
                     alerts.push((police, id));
                 }
                 _ => {
-                    *counted.other_types.entry(event_type.to_owned()).or_default() += 1;
+                    *counted
+                        .other_types
+                        .entry(event_type.to_owned())
+                        .or_default() += 1;
                     other.push((None, id));
                 }
             }
@@ -1477,6 +1611,11 @@ async fn count(plan: &Plan, admin_amqp: &str, b: &BrokerSettings) -> anyhow::Res
         if plan.valid_ids.contains(&id) {
             valid_dead.insert(id);
             continue;
+        }
+        if let Some(publisher) = plan.bad_publisher.get(&id) {
+            if header(delivery, ORIGINAL_USER_HEADER).as_deref() != Some(publisher.as_str()) {
+                counted.wrong_publisher += 1;
+            }
         }
         let key = match plan.bad.get(&id) {
             Some(bad) if reason.as_deref() == Some(bad.reason()) => Some(id.clone()),
@@ -1563,17 +1702,32 @@ impl Report {
                 failures.push(format!("{} unexpected {name}", t.unexpected));
             }
             if t.duplicates > 0 {
-                failures.push(format!("{} {name} sent twice under different ids", t.duplicates));
+                failures.push(format!(
+                    "{} {name} sent twice under different ids",
+                    t.duplicates
+                ));
             }
         }
         if c.valid_dead > 0 {
             failures.push(format!("{} valid events dead-lettered", c.valid_dead));
         }
         if c.wrong_reason > 0 {
-            failures.push(format!("{} bad messages dead-lettered with the wrong reason", c.wrong_reason));
+            failures.push(format!(
+                "{} bad messages dead-lettered with the wrong reason",
+                c.wrong_reason
+            ));
+        }
+        if c.wrong_publisher > 0 {
+            failures.push(format!(
+                "{} dead letters do not name their publisher in {ORIGINAL_USER_HEADER}",
+                c.wrong_publisher
+            ));
         }
         if c.inbound_left > 0 {
-            failures.push(format!("{} messages left on the inbound queue", c.inbound_left));
+            failures.push(format!(
+                "{} messages left on the inbound queue",
+                c.inbound_left
+            ));
         }
         if !self.settled.done {
             failures.push(format!(
@@ -1588,7 +1742,10 @@ impl Report {
             ));
         }
         if self.faults.skipped > 0 {
-            failures.push(format!("{} faults not injected (no progress)", self.faults.skipped));
+            failures.push(format!(
+                "{} faults not injected (no progress)",
+                self.faults.skipped
+            ));
         }
         failures
     }
@@ -1647,7 +1804,10 @@ impl Report {
                 t.expected, t.found, t.lost, t.unexpected, t.redelivered, t.duplicates
             );
         };
-        row("police.trigger-plan-request.v1 (one per child)", &c.requests);
+        row(
+            "police.trigger-plan-request.v1 (one per child)",
+            &c.requests,
+        );
         row("lcs.alert.v1 (one per unmatched police person)", &c.alerts);
         row("any other effect", &c.other);
         row("dead letters (one per bad message)", &c.dead);
@@ -1667,7 +1827,9 @@ impl Report {
         }
         let failures = self.failures();
         if failures.is_empty() {
-            println!("PASS: nothing lost, nothing unexpected, no effect twice (redeliveries of the same id aside)");
+            println!(
+                "PASS: nothing lost, nothing unexpected, no effect twice (redeliveries of the same id aside)"
+            );
         } else {
             println!("FAIL: {}", failures.join("; "));
         }
