@@ -1835,3 +1835,53 @@ impl Report {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(pairs: &[(Option<&str>, &str)]) -> Vec<(Option<String>, String)> {
+        pairs
+            .iter()
+            .map(|(key, id)| (key.map(str::to_owned), (*id).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn tally_tells_redeliveries_from_duplicates_and_losses() {
+        let expected: BTreeSet<String> = ["a", "b", "c"].into_iter().map(String::from).collect();
+        let t = tally(
+            &expected,
+            &seen(&[
+                (Some("a"), "1"),
+                (Some("a"), "1"), // the same id again: a redelivery
+                (Some("b"), "2"),
+                (Some("b"), "3"), // b under a new id: a real duplicate
+                (Some("x"), "4"), // nothing called for x
+                (None, "5"),      // matches nothing expected
+            ]),
+        );
+        assert_eq!(t.expected, 3);
+        assert_eq!(t.found, 2);
+        assert_eq!(t.lost, 1);
+        assert_eq!(t.unexpected, 2);
+        assert_eq!(t.redelivered, 1);
+        assert_eq!(t.duplicates, 1);
+    }
+
+    #[test]
+    fn broker_urls_for_other_users() {
+        let account = Account {
+            name: "u".into(),
+            password: "p".into(),
+        };
+        let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+        assert_eq!(
+            with_user(url, &account).unwrap(),
+            "amqp://u:p@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(vhost_of(url), "/");
+        assert_eq!(vhost_of("amqps://h:5671/vemt?heartbeat=10"), "vemt");
+        assert_eq!(vhost_of("amqp://h"), "/");
+    }
+}
