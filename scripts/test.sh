@@ -26,3 +26,8 @@ fi
 chromium --version 2>/dev/null || { echo "chromium is not runnable" >&2; exit 1; }
 echo "== cargo test"
 cargo test --locked --all-targets
+echo "== chaos (the release binary under kills, broker and database faults; README \"Fault test\")"
+# The service under test is the release build; the driver is a debug build
+# (its dependencies are built already by `cargo test`).
+cargo build --locked --release --bin vemt
+cargo run --locked --example chaos -- --children 300 --faults 4
