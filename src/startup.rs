@@ -242,6 +242,9 @@ impl Application {
         let connection = broker::connect(b).await?;
         let topology = connection.create_channel().await?;
         broker::declare_topology(&topology, b).await?;
+        // Closed now, not on drop at the end of the session, where it would
+        // race the connection's close.
+        topology.close(200, "topology declared".into()).await?;
         let consumer = Consumer::new(
             &connection,
             self.intake.clone(),

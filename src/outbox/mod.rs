@@ -86,8 +86,19 @@ impl Relay {
     }
 
     /// Publishes until shutdown. A database outage is waited out here; a
-    /// broker failure is returned, for the caller to reconnect.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    /// broker failure is returned, for the caller to reconnect. On shutdown
+    /// the channel is closed before the connection is: a channel left to
+    /// close itself on drop races the connection's close, and lapin logs
+    /// that as a connection error.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let result = self.relay(shutdown).await;
+        if result.is_ok() && self.channel.status().connected() {
+            let _ = self.channel.close(200, "shutting down".into()).await;
+        }
+        result
+    }
+
+    async fn relay(&self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         let mut listener: Option<PgListener> = None;
         let mut outage = crate::retry::database_outage();
