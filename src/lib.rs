@@ -17,6 +17,7 @@ pub mod meetings;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod process_metrics;
 pub mod retention;
 pub mod retry;
 pub mod scheduler;

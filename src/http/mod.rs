@@ -245,7 +245,15 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 async fn metrics(State(state): State<HttpState>) -> Response {
     let stored = async {
         let mut conn = state.pool.acquire().await?;
-        crate::store::metrics::read(&mut conn).await
+        let mut stored = crate::store::metrics::read(&mut conn).await?;
+        let calendar = state.agendas.calendar(&mut conn).await?;
+        stored.collation_overdue_seconds = crate::store::metrics::collation_overdue_seconds(
+            &mut conn,
+            &calendar,
+            state.clock.now(),
+        )
+        .await?;
+        Ok::<_, sqlx::Error>(stored)
     };
     let stored = match tokio::time::timeout(READINESS_TIMEOUT, stored).await {
         Ok(Ok(stored)) => Some(stored),
