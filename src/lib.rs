@@ -9,6 +9,7 @@ pub mod collation;
 pub mod config;
 pub mod contract;
 pub mod domain;
+pub mod exit;
 pub mod http;
 pub mod import;
 pub mod inbound;

@@ -12,13 +12,14 @@ use vemt::templates::Templates;
 
 /// The VEMT missing-children integration service.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about, after_help = vemt::exit::HELP)]
 struct Cli {
     /// Folder holding default.toml and {APP_ENV}.toml.
     #[arg(long, env = "VEMT_CONFIG_DIR", default_value = "config", global = true)]
     config_dir: PathBuf,
-    /// Which environment file to layer over the defaults.
-    #[arg(long, env = "APP_ENV", default_value = "local", global = true)]
+    /// Which environment file ({APP_ENV}.toml) to layer over the defaults;
+    /// it must exist, except for `local` (the defaults alone).
+    #[arg(long, env = "APP_ENV", default_value = vemt::config::DEFAULT_APP_ENV, global = true)]
     app_env: String,
     #[command(subcommand)]
     command: Command,
@@ -48,8 +49,8 @@ enum Command {
         format: AgendaFormat,
     },
     /// Backfill historical police missing episodes from a CSV export or a
-    /// JSONL file (README "Import"): highest revision wins, no effects sent.
-    /// Applies the migrations first. Exits 2 when rows were rejected.
+    /// JSONL file (docs/import.md): highest revision wins, no effects sent.
+    /// Applies the migrations first. Exits 4 when rows were rejected.
     Import {
         /// The file: columns as documented (CSV), or one episode's `data`
         /// or whole CloudEvent a line (JSONL).
@@ -71,6 +72,7 @@ enum Command {
     /// with no database or broker, and print the Wednesday agendas and the
     /// effects it would produce (to try the criteria on past data). The
     /// text names children by id only; the JSON holds the agendas whole.
+    /// Exits 4 when lines were refused (after printing everything else).
     Simulate {
         /// A JSONL file of CloudEvents, applied in order of their `time`.
         file: PathBuf,
@@ -138,12 +140,48 @@ fn parse_meeting_date(raw: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| "must be a date YYYY-MM-DD".to_owned())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// `vemt --version`: the crate version and the git revision built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VEMT_GIT_REVISION"),
+    ")"
+);
+
+/// What a command that ran to its end reports: everything done, or the
+/// input partly refused.
+enum Done {
+    All,
+    Refused,
+}
+
+fn main() -> std::process::ExitCode {
+    use vemt::exit;
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error: cannot start the async runtime: {err}");
+            return exit::FAILURE.into();
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(Done::All) => exit::SUCCESS,
+        Ok(Done::Refused) => exit::REFUSED,
+        Err(err) => {
+            // The same text as anyhow's report from `main`, one cause a line.
+            eprintln!("Error: {err:?}");
+            exit::code(&err)
+        }
+    };
+    code.into()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Done> {
     let settings = Settings::load(&cli.config_dir, &cli.app_env)
         .with_context(|| format!("loading settings from {}", cli.config_dir.display()))?;
     vemt::telemetry::init(settings.telemetry.format);
+    let mut done = Done::All;
     match cli.command {
         Command::Migrate => {
             let pool = vemt::store::connect(&settings.database).await?;
@@ -158,13 +196,13 @@ async fn main() -> anyhow::Result<()> {
             file,
             format,
             until,
-        } => simulate(&settings, &file, format, until)?,
+        } => done = simulate(&settings, &file, format, until)?,
         Command::Agenda { date, format } => print_agenda(&settings, date, format).await?,
         Command::Import {
             file,
             format,
             rejects,
-        } => import(&settings, &file, format, rejects).await?,
+        } => done = import(&settings, &file, format, rejects).await?,
         Command::Meeting { change } => {
             let pool = vemt::store::connect(&settings.database).await?;
             vemt::store::MIGRATOR
@@ -193,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Publishes each line of `file` with publisher confirms, routed by its
@@ -251,7 +289,7 @@ fn simulate(
     file: &std::path::Path,
     format: SimulateFormat,
     until: Option<chrono::DateTime<chrono::Utc>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Done> {
     use std::io::Write as _;
     use vemt::simulate;
     let text =
@@ -271,7 +309,16 @@ fn simulate(
         .lock()
         .write_all(out.as_bytes())
         .context("writing to stdout")?;
-    Ok(())
+    if run.refused.is_empty() {
+        Ok(Done::All)
+    } else {
+        eprintln!(
+            "{} line(s) refused: listed in the output; exit code {}",
+            run.refused.len(),
+            vemt::exit::REFUSED
+        );
+        Ok(Done::Refused)
+    }
 }
 
 /// `vemt import`: the summary to stdout; the progress bar only on a
@@ -281,7 +328,7 @@ async fn import(
     file: &std::path::Path,
     format: Option<ImportFormat>,
     rejects: Option<PathBuf>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Done> {
     use std::io::IsTerminal as _;
     use vemt::import::{Format, ImportOptions};
     let format = match format {
@@ -308,11 +355,12 @@ async fn import(
     if let Some(rejects) = rejects {
         println!("all rejections written to {}", rejects.display());
     }
-    if summary.rejected > 0 {
-        std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
-        std::process::exit(2);
-    }
-    Ok(())
+    std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
+    Ok(if summary.rejected > 0 {
+        Done::Refused
+    } else {
+        Done::All
+    })
 }
 
 /// `vemt agenda`: the same renderers as the HTTP views, to stdout.

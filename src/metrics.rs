@@ -722,7 +722,8 @@ mod tests {
                 assert!(text.contains(&line), "{line} missing from\n{text}");
             }
             for reason in IGNORED_REASONS {
-                let line = format!(r#"vemt_events_ignored_total{{type="{t}",reason="{reason}"}} 0"#);
+                let line =
+                    format!(r#"vemt_events_ignored_total{{type="{t}",reason="{reason}"}} 0"#);
                 assert!(text.contains(&line), "{line} missing");
             }
         }

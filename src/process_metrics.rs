@@ -36,7 +36,9 @@ impl ProcessStats {
         let fields = stat.as_deref().and_then(stat_fields);
         let start_ticks = fields.as_ref().and_then(|f| f.start_ticks);
         Self {
-            cpu_seconds: fields.as_ref().map(|f| f.cpu_ticks as f64 / TICKS_PER_SECOND),
+            cpu_seconds: fields
+                .as_ref()
+                .map(|f| f.cpu_ticks as f64 / TICKS_PER_SECOND),
             resident_memory_bytes: status.as_deref().and_then(|s| status_kib(s, "VmRSS:")),
             virtual_memory_bytes: status.as_deref().and_then(|s| status_kib(s, "VmSize:")),
             open_fds: std::fs::read_dir("/proc/self/fd")
@@ -181,13 +183,19 @@ mod tests {
         assert_eq!(f.cpu_ticks, 200);
         assert_eq!(f.start_ticks, Some(123456));
         assert_eq!(
-            status_kib("Name:\tvemt\nVmSize:\t  2048 kB\nVmRSS:\t    100 kB\n", "VmRSS:"),
+            status_kib(
+                "Name:\tvemt\nVmSize:\t  2048 kB\nVmRSS:\t    100 kB\n",
+                "VmRSS:"
+            ),
             Some(102_400)
         );
         let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
                       Max open files            1024                 524288               files\n";
         assert_eq!(max_open_files(limits), Some(1024));
-        assert_eq!(boot_time("cpu 1 2 3\nbtime 1700000000\n"), Some(1_700_000_000));
+        assert_eq!(
+            boot_time("cpu 1 2 3\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
     }
 
     #[cfg(target_os = "linux")]

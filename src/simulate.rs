@@ -1151,7 +1151,7 @@ mod tests {
     // top_missing at 3 (R1.2).
     #[test]
     fn the_readme_shows_what_simulate_prints_for_the_shipped_example() {
-        let settings = Settings::load(&root().join("config"), "none").expect("settings load");
+        let settings = Settings::load(&root().join("config"), "local").expect("settings load");
         let text = std::fs::read_to_string(root().join("examples/simulate.jsonl")).unwrap();
         let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
         let mut options = Options::from_settings(&settings).unwrap();

@@ -84,10 +84,16 @@ async fn metrics_count_exactly_what_this_app_consumed_applied_ignored_dead_lette
         r#"vemt_effects_published_total{type="police.trigger-plan-request.v1"}"#,
         "vemt_collation_overdue_seconds",
     ] {
-        assert_eq!(before.get(series), Some(&0.0), "{series} exported at 0 from the start");
+        assert_eq!(
+            before.get(series),
+            Some(&0.0),
+            "{series} exported at 0 from the start"
+        );
     }
     assert!(
-        before.keys().any(|s| s.starts_with("vemt_build_info{version=")),
+        before
+            .keys()
+            .any(|s| s.starts_with("vemt_build_info{version=")),
         "build info"
     );
 
