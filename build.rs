@@ -6,6 +6,11 @@
 use std::process::Command;
 
 fn main() {
+    // The target triple, for the dependency check's `cargo metadata
+    // --filter-platform` (tests/integration/dependencies.rs).
+    if let Ok(target) = std::env::var("TARGET") {
+        println!("cargo:rustc-env=VEMT_BUILD_TARGET={target}");
+    }
     println!("cargo:rerun-if-env-changed=VEMT_GIT_REVISION");
     let from_env = std::env::var("VEMT_GIT_REVISION")
         .ok()

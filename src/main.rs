@@ -31,6 +31,10 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Ask the running service's /readyz (on this host, at http.bind's
+    /// port) and exit 0 when it is ready, 1 when not: the container's
+    /// HEALTHCHECK, as the image has no HTTP client.
+    Healthcheck,
     /// Publish CloudEvents, one JSON object a line, to the inbound exchange
     /// as the configured broker user (to try the service, or to replay
     /// corrected dead letters).
@@ -192,6 +196,7 @@ async fn run(cli: Cli) -> anyhow::Result<Done> {
             tracing::info!("migrations applied");
         }
         Command::Publish { file } => publish(&settings, &file).await?,
+        Command::Healthcheck => healthcheck(&settings).await?,
         Command::Simulate {
             file,
             format,
@@ -280,6 +285,23 @@ async fn publish(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
     }
     broker::close(&connection).await;
     tracing::info!(published, exchange = %b.inbound_exchange, "published");
+    Ok(())
+}
+
+/// `vemt healthcheck`: GET /readyz on the loopback address at the bound port.
+async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}/readyz", settings.http.bind.port());
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("no answer from {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    println!("{body}");
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 
 mod cli;
 mod collation;
+mod dependencies;
+mod deploy;
 mod helpers;
 mod http;
 mod identity;
