@@ -680,10 +680,10 @@ mod tests {
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 section = name.to_owned();
                 keys.push(section.clone());
-            } else if let Some((key, _)) = line.split_once('=') {
-                if !line.starts_with('#') {
-                    keys.push(format!("{section}.{}", key.trim()));
-                }
+            } else if let Some((key, _)) = line.split_once('=')
+                && !line.starts_with('#')
+            {
+                keys.push(format!("{section}.{}", key.trim()));
             }
         }
         assert!(keys.len() > 40, "parsed only {keys:?}");

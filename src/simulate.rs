@@ -585,13 +585,13 @@ impl<'a> World<'a> {
         ) else {
             return true;
         };
-        if item.needs_trigger_plan_request() {
-            if let Some(subject) = self.request_subject(child, &episodes) {
-                effects.push(Effect::TriggerPlanRequest(
-                    queue::trigger_plan_copy_request(subject, &meeting),
-                ));
-                item.trigger_plan_requested = true;
-            }
+        if item.needs_trigger_plan_request()
+            && let Some(subject) = self.request_subject(child, &episodes)
+        {
+            effects.push(Effect::TriggerPlanRequest(
+                queue::trigger_plan_copy_request(subject, &meeting),
+            ));
+            item.trigger_plan_requested = true;
         }
         if held != Some(&item) {
             self.items
@@ -684,13 +684,12 @@ impl<'a> World<'a> {
             })
             .map(|held| held.meeting)
             .collect();
-        if let Some(latest) = self.calendar().latest_past_collation(now) {
-            if !due.iter().any(|m| m.date == latest.date)
-                && !self.collations.contains_key(&latest.date)
-                && self.first_received.is_some_and(|t| t < latest.collation_at)
-            {
-                due.push(latest);
-            }
+        if let Some(latest) = self.calendar().latest_past_collation(now)
+            && !due.iter().any(|m| m.date == latest.date)
+            && !self.collations.contains_key(&latest.date)
+            && self.first_received.is_some_and(|t| t < latest.collation_at)
+        {
+            due.push(latest);
         }
         due.sort_by_key(|m| m.date);
         due.dedup_by_key(|m| m.date);
