@@ -53,6 +53,13 @@ struct Run {
     event_bytes: usize,
     ceiling: Ceiling,
     service: ServiceFigures,
+    relay: RelayFigures,
+}
+
+/// The relay alone: effects already in the outbox when the service starts.
+struct RelayFigures {
+    effects: usize,
+    drained: Duration,
 }
 
 struct Ceiling {
@@ -137,11 +144,13 @@ async fn run(settings: &Settings, ceiling_queue: &str, events: usize) -> anyhow:
     let event_bytes = serde_json::to_vec(&synthetic_event(0, events, now))?.len();
     let ceiling = broker_ceiling(settings, ceiling_queue, events, event_bytes).await?;
     let service = service(settings, events, now).await?;
+    let relay = relay(settings, events).await?;
     Ok(Run {
         events,
         event_bytes,
         ceiling,
         service,
+        relay,
     })
 }
 
@@ -310,6 +319,49 @@ async fn service(
     figures.peak_rss_kib = peak_rss_kib;
     probe.close().await;
     Ok(figures)
+}
+
+/// The relay alone: N effects of about the events' size written to the
+/// outbox while the service is stopped, then the service started and timed
+/// until the broker has confirmed them all.
+async fn relay(settings: &Settings, n: usize) -> anyhow::Result<RelayFigures> {
+    let probe = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&settings.database.url)
+        .await?;
+    let body = json!({
+        "specversion": "1.0",
+        "type": "lcs.alert.v1",
+        "source": "urn:bench",
+        "data": { "reason": "unmatched_police_person", "padding": "x".repeat(400) },
+    });
+    sqlx::query(
+        "INSERT INTO outbox (event_id, event_type, body)
+         SELECT gen_random_uuid(), 'lcs.alert.v1', $1 FROM generate_series(1, $2)",
+    )
+    .bind(&body)
+    .bind(i32::try_from(n)?)
+    .execute(&probe)
+    .await?;
+    let templates = Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"))?;
+    let app = Application::build(settings.clone(), templates, Arc::new(SystemClock)).await?;
+    let (stop, shutdown) = watch::channel(false);
+    let started = Instant::now();
+    let running = tokio::spawn(app.run_until_stopped(shutdown));
+    let pending_count =
+        "SELECT count(*) FROM outbox WHERE published_at IS NULL AND failed_at IS NULL";
+    let drained = wait_until(&probe, pending_count, |c| c == 0, "relay drained").await;
+    let drained = drained.map(|()| started.elapsed());
+    stop.send_replace(true);
+    match tokio::time::timeout(Duration::from_secs(60), running).await {
+        Ok(joined) => joined??,
+        Err(_) => bail!("the service did not stop within 60 s"),
+    }
+    probe.close().await;
+    Ok(RelayFigures {
+        effects: n,
+        drained: drained?,
+    })
 }
 
 async fn measure(probe: &PgPool, n: usize, started: Instant) -> anyhow::Result<ServiceFigures> {
@@ -523,7 +575,17 @@ fn print(run: &Run) {
         s.drained.as_secs_f64(),
         effects / end_to_end
     );
+    let relay = per_second(run.relay.effects as f64, run.relay.drained);
+    println!(
+        "| relay alone: {} effects waiting in the outbox, published with confirms | {relay:.0} effects/s | {:.2} | |",
+        run.relay.effects,
+        relay / end_to_end
+    );
     println!();
+    println!(
+        "relay alone vs the broker's own confirmed publish rate: {:.2}",
+        relay / publish
+    );
     println!(
         "per-event time (gap between consecutive inbox transactions): p50 {:.2} ms, p99 {:.2} ms",
         ms(s.service_time_p50),

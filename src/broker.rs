@@ -283,6 +283,28 @@ pub async fn publish_confirmed(
     properties: BasicProperties,
     timeout: Duration,
 ) -> Result<(), PublishError> {
+    let pending = publish(channel, exchange, routing_key, body, properties).await?;
+    pending
+        .confirmed(tokio::time::Instant::now() + timeout)
+        .await
+}
+
+/// A publish the broker has not confirmed yet. Many can be outstanding on
+/// one channel: the broker confirms them as a window, so a batch costs
+/// about one round trip instead of one each.
+pub struct PendingConfirm {
+    confirm: lapin::PublisherConfirm,
+    routing_key: String,
+}
+
+/// Sends a persistent, mandatory publish without waiting for its confirm.
+pub async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: BasicProperties,
+) -> Result<PendingConfirm, PublishError> {
     let confirm = channel
         .basic_publish(
             exchange.into(),
@@ -295,13 +317,25 @@ pub async fn publish_confirmed(
             properties,
         )
         .await?;
-    match tokio::time::timeout(timeout, confirm).await {
-        Err(_) => Err(PublishError::TimedOut(timeout)),
-        Ok(Err(err)) => Err(PublishError::Channel(err)),
-        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
-        Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable(routing_key.to_owned())),
-        Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
-        Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConfirmed),
+    Ok(PendingConfirm {
+        confirm,
+        routing_key: routing_key.to_owned(),
+    })
+}
+
+impl PendingConfirm {
+    /// Waits for the confirm until `deadline`. `Ack` with a returned
+    /// message is an unroutable publish, not a success.
+    pub async fn confirmed(self, deadline: tokio::time::Instant) -> Result<(), PublishError> {
+        let waited = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout_at(deadline, self.confirm).await {
+            Err(_) => Err(PublishError::TimedOut(waited)),
+            Ok(Err(err)) => Err(PublishError::Channel(err)),
+            Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(PublishError::Unroutable(self.routing_key)),
+            Ok(Ok(Confirmation::Nack(_))) => Err(PublishError::Nacked),
+            Ok(Ok(Confirmation::NotRequested)) => Err(PublishError::NotConfirmed),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod collation;
 pub mod config;
 pub mod contract;
+pub mod dead_letters;
 pub mod domain;
 pub mod exit;
 pub mod http;

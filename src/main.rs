@@ -36,11 +36,19 @@ enum Command {
     /// HEALTHCHECK, as the image has no HTTP client.
     Healthcheck,
     /// Publish CloudEvents, one JSON object a line, to the inbound exchange
-    /// as the configured broker user (to try the service, or to replay
-    /// corrected dead letters).
+    /// as the configured broker user (to try the service; dead letters are
+    /// replayed with `dead-letters replay`).
     Publish {
         /// A JSONL file of CloudEvents.
         file: PathBuf,
+    },
+    /// Dead letters (what the service refused, or the broker gave up on):
+    /// list them, show one without its personal data, replay them through
+    /// the inbound checks. Connects as the service's broker user.
+    #[command(name = "dead-letters")]
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
     },
     /// Print a Wednesday agenda: the next open meeting's as it stands now,
     /// or the one of --date (frozen once collated). Reads the database
@@ -87,6 +95,50 @@ enum Command {
         #[arg(long, value_parser = parse_instant)]
         until: Option<chrono::DateTime<chrono::Utc>>,
     },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// One line per dead letter: time, id, CloudEvent type, publisher,
+    /// reason. Never a payload value. Every message stays in the queue.
+    List {
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// One dead letter: every property and header, the reason, and the
+    /// body with the string values of its payload redacted.
+    Show {
+        /// The AMQP message_id, or the CloudEvent id when it has none (as
+        /// `list` prints it).
+        id: String,
+        /// Print the body as received instead. It holds personal data
+        /// (names, dates of birth, free text): only where it may be seen.
+        #[arg(long)]
+        body: bool,
+    },
+    /// Republish to the inbound exchange with the original routing key, as
+    /// the service's user on behalf of the original publisher, so the
+    /// service checks it like any inbound message; each is removed from
+    /// the dead-letter queue once the broker confirmed its republish.
+    Replay {
+        /// The message to replay (as `list` prints it).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every message in the queue, in one pass (one refused again
+        /// comes back to the queue and is not replayed twice).
+        #[arg(long)]
+        all: bool,
+        /// Publish this file's content (a corrected CloudEvent, one JSON
+        /// object) instead of the stored body.
+        #[arg(long, requires = "id", conflicts_with = "all")]
+        from: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -197,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<Done> {
         }
         Command::Publish { file } => publish(&settings, &file).await?,
         Command::Healthcheck => healthcheck(&settings).await?,
+        Command::DeadLetters { command } => dead_letters(&settings, command).await?,
         Command::Simulate {
             file,
             format,
@@ -303,6 +356,109 @@ async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
     anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
     println!("{body}");
     Ok(())
+}
+
+/// `vemt dead-letters`: results to stdout, counts to stderr. Exits 1 when
+/// no message has the id, or a replay failed.
+async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use vemt::dead_letters::{self, BodyView, DeadLetters, Target};
+    let queue = &settings.broker.dead_letter_queue;
+    // Read before connecting: a missing file must not touch the queue.
+    let corrected = match &command {
+        DeadLetterCommand::Replay {
+            from: Some(file), ..
+        } => {
+            let body =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            anyhow::ensure!(
+                !body.iter().all(u8::is_ascii_whitespace),
+                "{} is empty",
+                file.display()
+            );
+            Some(body)
+        }
+        _ => None,
+    };
+    let tool = DeadLetters::connect(&settings.broker)
+        .await
+        .context("connecting to RabbitMQ")?;
+    let result = async {
+        let mut out = std::io::stdout().lock();
+        match command {
+            DeadLetterCommand::List { format } => {
+                let letters = tool.list().await?;
+                match format {
+                    ListFormat::Text => {
+                        out.write_all(dead_letters::render_list(&letters).as_bytes())?
+                    }
+                    ListFormat::Json => {
+                        serde_json::to_writer_pretty(&mut out, &letters)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
+                eprintln!("{} dead letter(s) in {queue}", letters.len());
+            }
+            DeadLetterCommand::Show { id, body } => {
+                let Some(dead) = tool.find(&id).await? else {
+                    anyhow::bail!("no dead letter with id {id} in {queue}");
+                };
+                let view = if body {
+                    BodyView::Raw
+                } else {
+                    BodyView::Redacted
+                };
+                out.write_all(&dead_letters::render_show(&dead, tool.own_user(), view))?;
+            }
+            DeadLetterCommand::Replay { id, all, .. } => {
+                let target = match (id, all) {
+                    (Some(id), false) => Target::Id(id),
+                    _ => Target::All,
+                };
+                let report = tool.replay(&target, corrected.as_deref()).await?;
+                for r in &report.replayed {
+                    writeln!(
+                        out,
+                        "replayed {} to {} with routing key {}{}",
+                        r.id.as_deref().unwrap_or("-"),
+                        settings.broker.inbound_exchange,
+                        r.routing_key,
+                        r.on_behalf_of
+                            .as_ref()
+                            .map(|u| format!(", on behalf of {u}"))
+                            .unwrap_or_default()
+                    )?;
+                }
+                if report.skipped > 0 {
+                    writeln!(
+                        out,
+                        "{} left in the queue: refused again after this run replayed it, \
+                         or a copy (same id) of one it replayed",
+                        report.skipped
+                    )?;
+                }
+                eprintln!(
+                    "{} replayed and removed from {queue}; the service checks them again, and \
+                     any it refuses come back to {queue} (`vemt dead-letters list`)",
+                    report.replayed.len()
+                );
+                if let Some(failed) = report.failed {
+                    anyhow::bail!("{failed}; it and the messages after it stay in {queue}");
+                }
+                if let Target::Id(id) = &target {
+                    anyhow::ensure!(
+                        !report.replayed.is_empty(),
+                        "no dead letter with id {id} in {queue}"
+                    );
+                }
+            }
+        }
+        out.flush()?;
+        anyhow::Ok(())
+    }
+    .await;
+    tool.close().await;
+    result
 }
 
 /// `vemt simulate`: the pure core over a file of events, to stdout.

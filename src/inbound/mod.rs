@@ -423,8 +423,12 @@ impl Consumer {
         // another user's) and its expiry (a dead letter waits for people).
         let mut properties = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_user_id(self.service_user.as_str().into())
             .with_headers(headers);
+        // The service's own user, which the broker accepts; none when the
+        // URL names no user (certificate login), rather than one it refuses.
+        if !self.service_user.is_empty() {
+            properties = properties.with_user_id(self.service_user.as_str().into());
+        }
         if let Some(v) = original.content_type() {
             properties = properties.with_content_type(v.clone());
         }

@@ -153,6 +153,11 @@ impl Relay {
         .await?;
         let mut pass = Pass::default();
         let mut published: Vec<Uuid> = Vec::with_capacity(rows.len());
+        // Every broker row of the batch is sent before any confirm is
+        // awaited (a window of outstanding confirms, in `seq` order on one
+        // channel); e-mails through Notify go one by one.
+        let mut in_flight = Vec::with_capacity(rows.len());
+        let mut channel_failed = None;
         for row in rows {
             if let (EMAIL_TYPE, Some(notifier)) = (row.event_type.as_str(), &self.notify) {
                 let email = PendingEmail {
@@ -169,6 +174,9 @@ impl Relay {
                 }
                 continue;
             }
+            if channel_failed.is_some() {
+                continue;
+            }
             let body = serde_json::to_vec(&row.body)?;
             let id = row.event_id.to_string();
             let properties = broker::event_properties(
@@ -177,38 +185,44 @@ impl Relay {
                 &self.user,
                 Utc::now().timestamp().max(0) as u64,
             );
-            match broker::publish_confirmed(
+            match broker::publish(
                 &self.channel,
                 &self.exchange,
                 &row.event_type,
                 &body,
                 properties,
-                self.confirm_timeout,
             )
             .await
             {
+                Ok(pending) => {
+                    in_flight.push((row.event_id, row.event_type, row.attempts, pending))
+                }
+                Err(err) => channel_failed = Some(err),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + self.confirm_timeout;
+        for (event_id, event_type, attempts, pending) in in_flight {
+            match pending.confirmed(deadline).await {
                 Ok(()) => {
                     // Counted on the broker's confirm: a crash before the
                     // commit below publishes it again, and that is counted too.
-                    self.metrics.effect_published(&row.event_type);
-                    published.push(row.event_id);
+                    self.metrics.effect_published(&event_type);
+                    published.push(event_id);
                 }
                 // The channel is gone: what was confirmed is recorded below;
                 // the rest stays pending for the next connection.
                 Err(PublishError::Channel(err)) => {
-                    mark_published(&mut tx, &published).await?;
-                    tx.commit().await?;
-                    return Err(err.into());
+                    channel_failed.get_or_insert(PublishError::Channel(err));
                 }
                 Err(err) => {
                     pass.failed += 1;
-                    let delay = self.retry_delay(row.attempts);
-                    tracing::warn!(event_id = %row.event_id, r#type = %row.event_type, error = %err, retry_in_ms = delay.as_millis() as u64, "effect not published; kept pending");
+                    let delay = self.retry_delay(attempts);
+                    tracing::warn!(event_id = %event_id, r#type = %event_type, error = %err, retry_in_ms = delay.as_millis() as u64, "effect not published; kept pending");
                     sqlx::query!(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
                              next_attempt_at = now() + make_interval(secs => $3)
                          WHERE event_id = $1",
-                        row.event_id,
+                        event_id,
                         err.to_string(),
                         delay.as_secs_f64()
                     )
@@ -216,6 +230,11 @@ impl Relay {
                     .await?;
                 }
             }
+        }
+        if let Some(err) = channel_failed {
+            mark_published(&mut tx, &published).await?;
+            tx.commit().await?;
+            return Err(err.into());
         }
         pass.published = published.len();
         mark_published(&mut tx, &published).await?;

@@ -165,6 +165,20 @@ impl TestApp {
     }
 
     pub async fn publish_raw(&self, body: &[u8], routing_key: &str, user: Option<&str>) {
+        self.publish_inbound_on(&self.channel, body, routing_key, user)
+            .await;
+    }
+
+    /// Publishes to this app's inbound exchange on any channel (a partner's
+    /// own connection), as a partner does: persistent, a message id, and
+    /// `user_id` when given.
+    pub async fn publish_inbound_on(
+        &self,
+        channel: &Channel,
+        body: &[u8],
+        routing_key: &str,
+        user: Option<&str>,
+    ) {
         let mut properties = BasicProperties::default()
             .with_content_type(broker::CLOUDEVENTS_JSON.into())
             .with_delivery_mode(2)
@@ -173,7 +187,7 @@ impl TestApp {
             properties = properties.with_user_id(user.into());
         }
         broker::publish_confirmed(
-            &self.channel,
+            channel,
             &self.settings.broker.inbound_exchange,
             routing_key,
             body,
@@ -182,6 +196,16 @@ impl TestApp {
         )
         .await
         .expect("inbound publish confirmed");
+    }
+
+    /// `/metrics` as Prometheus reads it.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.http_base()))
+            .await
+            .expect("the service answers /metrics")
+            .text()
+            .await
+            .expect("a text body")
     }
 
     pub fn outbound_queue(&self, event_type: &str) -> String {

@@ -4,6 +4,7 @@
 
 mod cli;
 mod collation;
+mod dead_letters;
 mod dependencies;
 mod deploy;
 mod helpers;

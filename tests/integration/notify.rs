@@ -504,12 +504,7 @@ async fn final_deliveries(app: &TestApp) -> Vec<(i32, String, Option<String>, i3
 
 /// `vemt_email_delivery_total` by status, read over HTTP as Prometheus does.
 async fn delivery_counts(app: &TestApp) -> Vec<(String, f64)> {
-    let text = reqwest::get(format!("{}/metrics", app.http_base()))
-        .await
-        .expect("the service answers")
-        .text()
-        .await
-        .expect("a text body");
+    let text = app.metrics_text().await;
     let mut counts: Vec<(String, f64)> = text
         .lines()
         .filter_map(|line| line.strip_prefix("vemt_email_delivery_total{status=\""))

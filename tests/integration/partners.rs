@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::{Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -16,8 +16,8 @@ use vemt::intake::Failure;
 const MONDAY: &str = "2026-11-16T09:00:00Z";
 
 /// A RabbitMQ user made for one test and deleted after it, pass or fail.
-struct PartnerUser {
-    name: String,
+pub(crate) struct PartnerUser {
+    pub(crate) name: String,
     password: String,
 }
 
@@ -66,14 +66,14 @@ impl Drop for PartnerUser {
 
 /// A partner's own connection, publishing with its `user_id` as the
 /// contract says.
-struct Partner {
-    user: PartnerUser,
+pub(crate) struct Partner {
+    pub(crate) user: PartnerUser,
     channel: lapin::Channel,
     _connection: Connection,
 }
 
 impl Partner {
-    async fn connect(role: &str) -> Self {
+    pub(crate) async fn connect(role: &str) -> Self {
         let user = PartnerUser::create(role);
         let connection = Connection::connect(&user.url(), ConnectionProperties::default())
             .await
@@ -86,22 +86,9 @@ impl Partner {
         }
     }
 
-    async fn publish(&self, app: &TestApp, body: &[u8], routing_key: &str) {
-        let properties = BasicProperties::default()
-            .with_content_type(broker::CLOUDEVENTS_JSON.into())
-            .with_delivery_mode(2)
-            .with_message_id(Uuid::new_v4().to_string().as_str().into())
-            .with_user_id(self.user.name.as_str().into());
-        broker::publish_confirmed(
-            &self.channel,
-            &app.settings.broker.inbound_exchange,
-            routing_key,
-            body,
-            properties,
-            Duration::from_secs(10),
-        )
-        .await
-        .expect("the broker takes the partner's message");
+    pub(crate) async fn publish(&self, app: &TestApp, body: &[u8], routing_key: &str) {
+        app.publish_inbound_on(&self.channel, body, routing_key, Some(&self.user.name))
+            .await;
     }
 }
 
@@ -316,12 +303,7 @@ async fn when_the_dead_letter_exchange_refuses_the_copy_the_queue_keeps_flowing(
         "dead-letter exchange refusing: next good event stored in {:?}",
         sent.elapsed()
     );
-    let metrics = reqwest::get(format!("{}/metrics", app.http_base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(
             r#"vemt_events_dead_letter_fallback_total{type="police.missing-episode.v1"} 1"#

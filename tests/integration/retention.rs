@@ -118,12 +118,7 @@ async fn records_past_retention_are_deleted_and_what_is_in_use_is_kept() {
         .unwrap();
     assert_eq!(inbox, 1, "only the first event's entry is kept");
 
-    let metrics = reqwest::get(format!("{}/metrics", app.http_base()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(r#"vemt_retention_deleted_total{table="children"} 1"#),
         "{metrics}"
