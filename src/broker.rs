@@ -1,4 +1,4 @@
-//! RabbitMQ: the connection, the topology of CONTRACT.md, and publishing
+//! RabbitMQ: the connection, the topology of docs/asyncapi.yaml, and publishing
 //! with confirms. Topology is declared idempotently at every (re)connect.
 
 use std::str::FromStr;
@@ -17,7 +17,7 @@ use lapin::{
 
 use crate::config::{BrokerSettings, QueueType};
 
-/// Every outbound type of CONTRACT.md: each gets its `vemt.out.<type>` queue.
+/// Every outbound type of the contract (docs/asyncapi.yaml): each gets its `vemt.out.<type>` queue.
 pub const OUTBOUND_TYPES: [&str; 14] = [
     "lcs.case-note.v1",
     "ehm.case-note.v1",
@@ -339,7 +339,7 @@ impl PendingConfirm {
     }
 }
 
-/// AMQP properties of an outbound CloudEvent (CONTRACT.md).
+/// AMQP properties of an outbound CloudEvent (docs/asyncapi.yaml).
 pub fn event_properties(id: &str, event_type: &str, user: &str, timestamp: u64) -> BasicProperties {
     BasicProperties::default()
         .with_content_type(CLOUDEVENTS_JSON.into())

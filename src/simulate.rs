@@ -1135,7 +1135,7 @@ mod tests {
     fn readme_block(readme: &str, marker: &str) -> String {
         let start = readme
             .find(marker)
-            .unwrap_or_else(|| panic!("README has no {marker}"));
+            .unwrap_or_else(|| panic!("docs/simulate.md has no {marker}"));
         let body = &readme[start..];
         let open = body
             .find("```text\n")
@@ -1145,14 +1145,14 @@ mod tests {
         body[open..open + close].to_owned()
     }
 
-    // The README can never go stale: its two blocks are what simulate prints
-    // for the shipped example with the shipped settings, and with
+    // docs/simulate.md can never go stale: its two blocks are what simulate
+    // prints for the shipped example with the shipped settings, and with
     // top_missing at 3 (R1.2).
     #[test]
-    fn the_readme_shows_what_simulate_prints_for_the_shipped_example() {
+    fn the_simulate_guide_shows_what_simulate_prints_for_the_shipped_example() {
         let settings = Settings::load(&root().join("config"), "local").expect("settings load");
         let text = std::fs::read_to_string(root().join("examples/simulate.jsonl")).unwrap();
-        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let readme = std::fs::read_to_string(root().join("docs/simulate.md")).unwrap();
         let mut options = Options::from_settings(&settings).unwrap();
         let defaults = render_text(&simulate(&text, &options).unwrap());
         assert_eq!(

@@ -250,7 +250,7 @@ impl Consumer {
     }
 
     /// The checks before any state is touched: who sent it (R8.5), then what
-    /// it says (CONTRACT.md).
+    /// it says (docs/asyncapi.yaml).
     fn admit(
         &self,
         delivery: &Delivery,
