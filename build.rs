@@ -31,6 +31,18 @@ fn main() {
 }
 
 fn git_revision() -> Option<String> {
+    // Only this crate's own checkout: sources unpacked inside some other
+    // repository are not that repository's revision.
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").ok()?;
+    let same = |a: &str, b: &str| {
+        std::fs::canonicalize(a)
+            .ok()
+            .is_some_and(|a| std::fs::canonicalize(b).ok() == Some(a))
+    };
+    if !same(&top, &manifest) {
+        return None;
+    }
     // The commit only: uncommitted changes are not marked (that would need
     // a rebuild script run on every build).
     git(&["rev-parse", "--short=12", "HEAD"])
