@@ -17,10 +17,11 @@ echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== chromium (renders the printable agenda in the integration tests)"
 # The test fails rather than skips without it, so a fresh machine gets it here.
-if ! command -v chromium >/dev/null; then
+# pdftotext (poppler-utils) reads the printed pages back (issue 11).
+if ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
   as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null
 fi
 chromium --version 2>/dev/null || { echo "chromium is not runnable" >&2; exit 1; }
 echo "== promtool (the alert rules in deploy/prometheus)"
@@ -39,3 +40,8 @@ echo "== cargo test"
 # metadata (tests/integration/dependencies.rs) and the deploy/ files checked
 # against the running service (tests/integration/deploy.rs).
 cargo test --locked --all-targets
+echo "== chaos (the release binary under kills, broker and database faults; docs/development.md \"Fault test\")"
+# The service under test is the release build; the driver is a debug build
+# (its dependencies are built already by `cargo test`).
+cargo build --locked --release --bin vemt
+cargo run --locked --example chaos -- --children 300 --faults 4

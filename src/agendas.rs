@@ -30,6 +30,7 @@ pub struct Agendas {
     pool: PgPool,
     calendar: MeetingCalendar,
     thresholds: Thresholds,
+    open_without_update_days: u32,
 }
 
 impl Agendas {
@@ -38,7 +39,14 @@ impl Agendas {
             pool,
             calendar,
             thresholds,
+            open_without_update_days: crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
         }
+    }
+
+    /// The same, flagging episodes open this many days with no update.
+    pub fn with_open_without_update_days(mut self, days: u32) -> Self {
+        self.open_without_update_days = days;
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -50,11 +58,36 @@ impl Agendas {
         crate::store::meetings::calendar(conn, &self.calendar).await
     }
 
+    /// The next meeting still open for change at `now`, on the calendar as
+    /// it stands (cancelled and moved meetings included): what the HTTP list
+    /// and `vemt agenda` with no date both read (issue 11).
+    pub async fn next_meeting(&self, now: DateTime<Utc>) -> anyhow::Result<Meeting> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(self.calendar(&mut conn).await?.next_open_meeting(now))
+    }
+
+    /// Why no meeting sits on `date`, in words for a person: cancelled,
+    /// moved (and where to), or not a meeting day.
+    pub async fn why_no_meeting(&self, date: NaiveDate) -> anyhow::Result<String> {
+        let mut conn = self.pool.acquire().await?;
+        let calendar = self.calendar(&mut conn).await?;
+        Ok(if calendar.changes.cancelled.contains(&date) {
+            format!("the meeting on {date} was cancelled")
+        } else if let Some(to) = calendar.changes.moved.get(&date) {
+            format!("the meeting on {date} was moved to {to}")
+        } else {
+            format!(
+                "no meeting sits on {date}: meetings sit on {}s",
+                weekday_name(calendar.meeting_weekday)
+            )
+        })
+    }
+
     /// Upcoming meetings (the next open one always, and any other with
     /// children queued), soonest first; then collated meetings, newest first.
     pub async fn meetings(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<MeetingSummary>> {
+        let next = self.next_meeting(now).await?;
         let mut conn = self.pool.acquire().await?;
-        let next = self.calendar(&mut conn).await?.next_open_meeting(now);
         let mut upcoming: Vec<MeetingSummary> = items::open_meetings(&mut conn)
             .await?
             .into_iter()
@@ -122,10 +155,26 @@ impl Agendas {
                     None => None,
                 },
                 trigger_plan: trigger_plans::newest_of_child(conn, child).await?,
+                links: episodes::links_of_child(conn, child).await?,
+                open_without_update_days: self.open_without_update_days,
             };
             built.push(agenda::item(facts, as_of, &self.thresholds));
         }
         Ok(agenda::agenda(meeting, collated_at, built))
+    }
+}
+
+/// "Wednesday".
+pub fn weekday_name(day: chrono::Weekday) -> &'static str {
+    use chrono::Weekday::*;
+    match day {
+        Mon => "Monday",
+        Tue => "Tuesday",
+        Wed => "Wednesday",
+        Thu => "Thursday",
+        Fri => "Friday",
+        Sat => "Saturday",
+        Sun => "Sunday",
     }
 }
 

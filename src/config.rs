@@ -29,6 +29,25 @@ pub struct Settings {
     pub email: EmailSettings,
     pub telemetry: TelemetrySettings,
     pub http: HttpSettings,
+    /// Optional: the data-quality checks' settings (issue 11).
+    #[serde(default)]
+    pub data_quality: DataQualitySettings,
+}
+
+/// The data-quality flags on agenda items (issue 11, docs/http.md).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataQualitySettings {
+    /// An episode open this many days with no update is flagged.
+    pub open_without_update_days: u32,
+}
+
+impl Default for DataQualitySettings {
+    fn default() -> Self {
+        Self {
+            open_without_update_days: crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -50,10 +50,15 @@ enum Command {
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
-    /// Print a Wednesday agenda: the next open meeting's as it stands now,
-    /// or the one of --date (frozen once collated). Reads the database
-    /// only. Holds children's data: print it only where it may be seen.
+    /// Print an agenda: the Wednesday review's (default), or the weekly or
+    /// monthly VPG meeting's. The next meeting's as it stands now (a
+    /// preview until collated or published), or the one of --date. Reads
+    /// the database only. Holds children's data: print it only where it
+    /// may be seen.
     Agenda {
+        /// Which meeting.
+        #[arg(long, value_enum, default_value_t = AgendaMeeting::Review)]
+        meeting: AgendaMeeting,
         /// The meeting date, YYYY-MM-DD.
         #[arg(long, value_parser = parse_meeting_date)]
         date: Option<chrono::NaiveDate>,
@@ -173,6 +178,16 @@ enum MeetingChange {
     },
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AgendaMeeting {
+    /// M1, the Wednesday missing children review.
+    Review,
+    /// M2, the weekly VPG meeting.
+    VpgWeekly,
+    /// M3, the monthly VPG meeting.
+    VpgMonthly,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum AgendaFormat {
     /// One line per child, for a terminal.
@@ -181,6 +196,8 @@ enum AgendaFormat {
     Csv,
     /// The agenda as the HTTP view and the published event carry it.
     Json,
+    /// The printable page the HTTP view serves (save it, open it, print it).
+    Html,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -255,7 +272,16 @@ async fn run(cli: Cli) -> anyhow::Result<Done> {
             format,
             until,
         } => done = simulate(&settings, &file, format, until)?,
-        Command::Agenda { date, format } => print_agenda(&settings, date, format).await?,
+        Command::Agenda {
+            meeting: AgendaMeeting::Review,
+            date,
+            format,
+        } => print_agenda(&settings, date, format).await?,
+        Command::Agenda {
+            meeting,
+            date,
+            format,
+        } => print_vpg_agenda(&settings, meeting, date, format).await?,
         Command::Import {
             file,
             format,
@@ -553,20 +579,34 @@ async fn print_agenda(
     let pool = vemt::store::connect(&settings.database)
         .await
         .context("connecting to PostgreSQL")?;
-    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
+    let agendas = vemt::agendas::Agendas::new(pool.clone(), calendar.clone(), settings.criteria)
+        .with_open_without_update_days(settings.data_quality.open_without_update_days);
     let now = chrono::Utc::now();
-    let date = date.unwrap_or_else(|| calendar.next_open_meeting(now).date);
+    // The calendar as it stands, with the meetings cancelled or moved by
+    // `vemt meeting` (the HTTP views read the same one).
+    let date = match date {
+        Some(date) => date,
+        None => {
+            agendas
+                .next_meeting(now)
+                .await
+                .context("reading the meeting calendar (has `vemt migrate` run?)")?
+                .date
+        }
+    };
     let agenda = agendas
         .agenda(date, now)
         .await
         .context("reading the agenda (has `vemt migrate` run?)")?;
+    let agenda = match agenda {
+        Some(agenda) => agenda,
+        None => {
+            let why = agendas.why_no_meeting(date).await?;
+            pool.close().await;
+            anyhow::bail!("no agenda for {date}: {why}");
+        }
+    };
     pool.close().await;
-    let agenda = agenda.with_context(|| {
-        format!(
-            "no meeting on {date}: the meeting sits on {}",
-            settings.meetings.review_weekday
-        )
-    })?;
     let text = match format {
         AgendaFormat::Table => render::table(
             &agenda,
@@ -577,6 +617,82 @@ async fn print_agenda(
         ),
         AgendaFormat::Csv => render::csv(&agenda),
         AgendaFormat::Json => serde_json::to_string_pretty(&agenda)? + "\n",
+        AgendaFormat::Html => vemt::http::page::html(
+            &agenda,
+            &render::Presentation {
+                timezone: calendar.timezone,
+                thresholds: settings.criteria,
+            },
+            now,
+        ),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
+    Ok(())
+}
+
+/// `vemt agenda --meeting vpg-weekly|vpg-monthly`: the same renderers as
+/// the HTTP views, to stdout.
+async fn print_vpg_agenda(
+    settings: &Settings,
+    meeting: AgendaMeeting,
+    date: Option<chrono::NaiveDate>,
+    format: AgendaFormat,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use vemt::domain::vpg::VpgKind;
+    use vemt::http::{page, render};
+    use vemt::vpg_agendas::{VpgAgenda, VpgAgendas};
+    let kind = match meeting {
+        AgendaMeeting::VpgMonthly => VpgKind::Monthly,
+        _ => VpgKind::Weekly,
+    };
+    let presentation = render::Presentation {
+        timezone: settings.calendar()?.timezone,
+        thresholds: settings.criteria,
+    };
+    let pool = vemt::store::connect(&settings.database)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let vpg = VpgAgendas::new(
+        pool.clone(),
+        settings.vpg_weekly()?,
+        settings.vpg_monthly()?,
+        settings.criteria,
+        settings.vpg_monthly.turning_18_horizon_days,
+    );
+    let now = chrono::Utc::now();
+    let date = date.unwrap_or_else(|| vpg.next_sitting(kind, now).date);
+    let view = vpg
+        .agenda(kind, date, now)
+        .await
+        .context("reading the agenda (has `vemt migrate` run?)")?;
+    pool.close().await;
+    let view = view.with_context(|| {
+        format!(
+            "no {} VPG agenda for {date}: no meeting sits that day, or it sat with none published",
+            kind.as_str()
+        )
+    })?;
+    let preview = view.published_at.is_none();
+    let text = match (&view.agenda, format) {
+        (_, AgendaFormat::Json) => serde_json::to_string_pretty(&view.json())? + "\n",
+        (VpgAgenda::Weekly(a), AgendaFormat::Csv) => render::vpg_weekly_csv(a, preview),
+        (VpgAgenda::Monthly(a), AgendaFormat::Csv) => render::vpg_monthly_csv(a, preview),
+        (VpgAgenda::Weekly(a), AgendaFormat::Html) => {
+            page::weekly_html(a, view.published_at, &presentation, now)
+        }
+        (VpgAgenda::Monthly(a), AgendaFormat::Html) => {
+            page::monthly_html(a, view.published_at, &presentation, now)
+        }
+        (VpgAgenda::Weekly(a), AgendaFormat::Table) => {
+            render::vpg_weekly_table(a, view.published_at, &presentation)
+        }
+        (VpgAgenda::Monthly(a), AgendaFormat::Table) => {
+            render::vpg_monthly_table(a, view.published_at, &presentation)
+        }
     };
     std::io::stdout()
         .lock()

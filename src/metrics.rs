@@ -20,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::broker::OUTBOUND_TYPES;
 use crate::contract::inbound::Rejection;
+use crate::domain::quality::DataQualityFlag;
 use crate::intake::Outcome;
 use crate::notify::DeliveryStatus;
 
@@ -140,9 +141,15 @@ pub struct Metrics {
     outbox_failed: Gauge,
     collation_overdue: Gauge<f64, AtomicU64>,
     agenda_items: Family<AgendaLabel, Gauge>,
+    data_quality_flags: Family<FlagLabel, Gauge>,
     broker_connected: Gauge,
     database_up: Gauge,
     retention_deleted: Family<TableLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlagLabel {
+    flag: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -273,6 +280,12 @@ impl Metrics {
             "Items on the latest published agenda of each kind (0 before the first)",
             agenda_items.clone(),
         );
+        let data_quality_flags = Family::default();
+        registry.register(
+            "agenda_data_quality_flags",
+            "Data-quality flags on the items of the latest collated Wednesday agenda, by flag (issue 11)",
+            data_quality_flags.clone(),
+        );
         let broker_connected = Gauge::default();
         registry.register(
             "broker_connected",
@@ -330,6 +343,11 @@ impl Metrics {
         for table in crate::retention::TABLES {
             drop(retention_deleted.get_or_create(&TableLabel { table }));
         }
+        for flag in DataQualityFlag::ALL {
+            drop(data_quality_flags.get_or_create(&FlagLabel {
+                flag: flag.as_str(),
+            }));
+        }
         let mut process = Registry::default();
         process.register_collector(Box::new(crate::process_metrics::ProcessCollector));
         Self {
@@ -351,6 +369,7 @@ impl Metrics {
             outbox_failed,
             collation_overdue,
             agenda_items,
+            data_quality_flags,
             broker_connected,
             database_up,
             retention_deleted,
@@ -473,6 +492,23 @@ impl Metrics {
                     })
                     .set(items);
             }
+        }
+    }
+
+    /// The data-quality flags of the latest collated Wednesday agenda: every
+    /// flag has a series, 0 when none was raised (or nothing is collated).
+    pub fn set_data_quality_flags(&self, raised: &[(DataQualityFlag, i64)]) {
+        for flag in DataQualityFlag::ALL {
+            let count = raised
+                .iter()
+                .filter(|(f, _)| f == flag)
+                .map(|(_, n)| *n)
+                .sum();
+            self.data_quality_flags
+                .get_or_create(&FlagLabel {
+                    flag: flag.as_str(),
+                })
+                .set(count);
         }
     }
 

@@ -731,6 +731,10 @@ impl<'a> World<'a> {
                             outcome: None,
                         }),
                     trigger_plan: None,
+                    // Simulated reports name no other LCS person.
+                    links: Vec::new(),
+                    open_without_update_days:
+                        crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
                 };
                 Some(agenda::item(facts, as_of, self.thresholds()))
             })

@@ -68,7 +68,8 @@ impl Application {
             settings.service.source.clone(),
             templates,
         );
-        let agendas = Agendas::new(pool.clone(), calendar.clone(), settings.criteria);
+        let agendas = Agendas::new(pool.clone(), calendar.clone(), settings.criteria)
+            .with_open_without_update_days(settings.data_quality.open_without_update_days);
         let http_listener = tokio::net::TcpListener::bind(settings.http.bind)
             .await
             .with_context(|| format!("cannot listen on http.bind {}", settings.http.bind))?;
@@ -109,6 +110,18 @@ impl Application {
         )
     }
 
+    /// The weekly and monthly VPG agendas: published by the timers, read
+    /// by the HTTP views and `vemt agenda --meeting`.
+    pub fn vpg_agendas(&self) -> anyhow::Result<VpgAgendas> {
+        Ok(VpgAgendas::new(
+            self.pool.clone(),
+            self.settings.vpg_weekly()?,
+            self.settings.vpg_monthly()?,
+            self.settings.criteria,
+            self.settings.vpg_monthly.turning_18_horizon_days,
+        ))
+    }
+
     /// The metrics `/metrics` serves.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
@@ -137,13 +150,7 @@ impl Application {
             intake: self.intake.clone(),
             agendas: self.agendas.clone(),
             meetings: self.meetings(),
-            vpg: VpgAgendas::new(
-                self.pool.clone(),
-                self.settings.vpg_weekly()?,
-                self.settings.vpg_monthly()?,
-                self.settings.criteria,
-                self.settings.vpg_monthly.turning_18_horizon_days,
-            ),
+            vpg: self.vpg_agendas()?,
             retention: crate::retention::Retention::new(
                 self.pool.clone(),
                 self.settings.retention.days,
@@ -215,7 +222,8 @@ impl Application {
                 thresholds: self.settings.criteria,
             },
             self.metrics.clone(),
-        );
+        )
+        .with_vpg(self.vpg_agendas()?);
         if self.settings.http.token().is_none() {
             tracing::warn!("http.token is not set: only /livez, /readyz and /metrics are served");
         }

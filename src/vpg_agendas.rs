@@ -84,22 +84,15 @@ impl VpgAgendas {
         if published::is_published(&mut tx, kind, meeting.date).await? {
             return Ok(false);
         }
-        let (effect, children) = match meeting.kind {
-            VpgKind::Weekly => {
-                let children = children(&mut tx, &["active", "referred", "deferred"]).await?;
-                let mut agenda = vpg::weekly_agenda(meeting, now, children, &self.thresholds);
-                m1_outcomes(&mut tx, &mut agenda, now).await?;
+        let (effect, children) = match self.build(&mut tx, meeting, now).await? {
+            VpgAgenda::Weekly(agenda) => {
                 let sections = &agenda.sections;
                 let count = sections.missing_category.len()
                     + sections.new_referrals.len()
                     + sections.deferred.len();
                 (Effect::VpgWeeklyAgenda(Box::new(agenda)), count)
             }
-            VpgKind::Monthly => {
-                let children = children(&mut tx, &["active"]).await?;
-                let mut agenda =
-                    vpg::monthly_agenda(meeting, now, children, self.turning_18_horizon_days);
-                outstanding_actions(&mut tx, &mut agenda).await?;
+            VpgAgenda::Monthly(agenda) => {
                 let count = agenda.items.len();
                 (Effect::VpgMonthlyAgenda(Box::new(agenda)), count)
             }
@@ -116,6 +109,168 @@ impl VpgAgendas {
         tx.commit().await?;
         tracing::info!(kind, meeting = %meeting.date, children, "VPG agenda published");
         Ok(true)
+    }
+}
+
+impl VpgAgendas {
+    /// The agenda of `meeting` as it stands at `as_of` (what publication
+    /// freezes; a preview before then).
+    async fn build(
+        &self,
+        conn: &mut PgConnection,
+        meeting: VpgMeeting,
+        as_of: DateTime<Utc>,
+    ) -> anyhow::Result<VpgAgenda> {
+        Ok(match meeting.kind {
+            VpgKind::Weekly => {
+                let children = children(conn, &["active", "referred", "deferred"]).await?;
+                let mut agenda = vpg::weekly_agenda(meeting, as_of, children, &self.thresholds);
+                m1_outcomes(conn, &mut agenda, as_of).await?;
+                VpgAgenda::Weekly(agenda)
+            }
+            VpgKind::Monthly => {
+                let children = children(conn, &["active"]).await?;
+                let mut agenda =
+                    vpg::monthly_agenda(meeting, as_of, children, self.turning_18_horizon_days);
+                outstanding_actions(conn, &mut agenda).await?;
+                VpgAgenda::Monthly(agenda)
+            }
+        })
+    }
+
+    fn calendar(&self, kind: VpgKind) -> &VpgCalendar {
+        match kind {
+            VpgKind::Weekly => &self.weekly,
+            VpgKind::Monthly => &self.monthly,
+        }
+    }
+
+    /// The next meeting of `kind` that has not sat at `now`.
+    pub fn next_sitting(&self, kind: VpgKind, now: DateTime<Utc>) -> VpgMeeting {
+        self.calendar(kind).next_sitting(now)
+    }
+
+    /// The next meeting of each kind (published or not), then every
+    /// published agenda, newest first (issue 11).
+    pub async fn list(&self, now: DateTime<Utc>) -> anyhow::Result<Vec<VpgSummary>> {
+        let mut conn = self.pool.acquire().await?;
+        let stored = published::list(&mut conn).await?;
+        let published_at = |kind: VpgKind, date: NaiveDate| {
+            stored
+                .iter()
+                .find(|(k, d, _)| k == kind.as_str() && *d == date)
+                .map(|(_, _, at)| *at)
+        };
+        let mut list: Vec<VpgSummary> = [VpgKind::Weekly, VpgKind::Monthly]
+            .into_iter()
+            .map(|kind| {
+                let m = self.next_sitting(kind, now);
+                VpgSummary::of(m, published_at(kind, m.date))
+            })
+            .collect();
+        for (kind, date, at) in &stored {
+            let kind = match kind.as_str() {
+                "weekly" => VpgKind::Weekly,
+                _ => VpgKind::Monthly,
+            };
+            if list
+                .iter()
+                .any(|s| s.kind == kind.as_str() && s.date == *date)
+            {
+                continue;
+            }
+            if let Some(m) = self.calendar(kind).meeting_on(*date) {
+                list.push(VpgSummary::of(m, Some(*at)));
+            }
+        }
+        Ok(list)
+    }
+
+    /// The agenda of the `kind` meeting on `date`: as published, or a
+    /// preview built at `now` of a meeting not yet sat whose agenda is not
+    /// yet published; `None` when no such meeting sits that day (or it sat
+    /// with no agenda published).
+    pub async fn agenda(
+        &self,
+        kind: VpgKind,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<VpgView>> {
+        let mut conn = self.pool.acquire().await?;
+        if let Some((at, json)) = published::stored(&mut conn, kind.as_str(), date).await? {
+            let agenda = match kind {
+                VpgKind::Weekly => VpgAgenda::Weekly(serde_json::from_value(json)?),
+                VpgKind::Monthly => VpgAgenda::Monthly(serde_json::from_value(json)?),
+            };
+            return Ok(Some(VpgView {
+                agenda,
+                published_at: Some(at),
+            }));
+        }
+        let Some(meeting) = self
+            .calendar(kind)
+            .meeting_on(date)
+            .filter(|m| m.meeting_at > now)
+        else {
+            return Ok(None);
+        };
+        Ok(Some(VpgView {
+            agenda: self.build(&mut conn, meeting, now).await?,
+            published_at: None,
+        }))
+    }
+}
+
+/// A weekly or monthly agenda.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VpgAgenda {
+    Weekly(VpgWeeklyAgenda),
+    Monthly(VpgMonthlyAgenda),
+}
+
+/// An agenda as read by people and systems.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VpgView {
+    pub agenda: VpgAgenda,
+    /// `None` for a preview.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl VpgView {
+    /// The agenda's JSON (the published event's data) with `preview`.
+    pub fn json(&self) -> serde_json::Value {
+        let mut value = match &self.agenda {
+            VpgAgenda::Weekly(a) => serde_json::to_value(a),
+            VpgAgenda::Monthly(a) => serde_json::to_value(a),
+        }
+        .unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("preview".into(), self.published_at.is_none().into());
+        }
+        value
+    }
+}
+
+/// A VPG meeting in the list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VpgSummary {
+    pub kind: &'static str,
+    pub date: NaiveDate,
+    pub meeting_at: DateTime<Utc>,
+    pub publish_at: DateTime<Utc>,
+    /// `None` until published.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl VpgSummary {
+    fn of(m: VpgMeeting, published_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            kind: m.kind.as_str(),
+            date: m.date,
+            meeting_at: m.meeting_at,
+            publish_at: m.publish_at,
+            published_at,
+        }
     }
 }
 

@@ -1131,6 +1131,8 @@ fn agendas(doc: &Value, child: &crate::domain::child::ChildRecord) -> Vec<Outbou
                 version: 2,
                 url: "https://police.example/plans/TP-991".into(),
             }),
+            links: vec![],
+            open_without_update_days: crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
         },
         as_of,
         &thresholds,

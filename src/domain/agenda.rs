@@ -11,6 +11,7 @@ use super::child::{ReturnHomeInterview, RhiStatus, VemtStatus};
 use super::criteria::{Assessment, Criterion, Thresholds};
 use super::episode::{Episode, EpisodeStatus, RiskLevel};
 use super::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId};
+use super::quality::{self, DataQualityIssue, EpisodeLink, QualityFacts};
 
 /// Statutory expectation: a return home interview offered within 72 hours
 /// of the child's return (REFERENCES.md).
@@ -112,6 +113,11 @@ pub struct AgendaItem {
     /// The newest plan received (by `issued_at`, then `version`) for any of
     /// the child's police persons; null when none has been.
     pub trigger_plan: Option<TriggerPlanRef>,
+    /// What is wrong with the child's data (issue 11): shown for the
+    /// meeting to question, never a reason to leave anything out. Absent
+    /// when all is well (and from agendas frozen before the checks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_quality: Vec<DataQualityIssue>,
 }
 
 /// The agenda of one Wednesday meeting, as of `as_of` (the collation time
@@ -138,6 +144,11 @@ pub struct ItemFacts {
     pub interviews: Vec<ReturnHomeInterview>,
     pub last_reviewed: Option<LastReviewed>,
     pub trigger_plan: Option<TriggerPlanRef>,
+    /// For each of the child's episodes, the police person and the LCS
+    /// person its report names (the data-quality checks).
+    pub links: Vec<EpisodeLink>,
+    /// `data_quality.open_without_update_days`.
+    pub open_without_update_days: u32,
 }
 
 /// R3.2: the item as the meeting reads it at `as_of`. Lists the episodes
@@ -146,6 +157,16 @@ pub struct ItemFacts {
 pub fn item(facts: ItemFacts, as_of: DateTime<Utc>, thresholds: &Thresholds) -> AgendaItem {
     let (episodes, interviews) =
         episodes_and_interviews(&facts.episodes, &facts.interviews, as_of, thresholds);
+    let data_quality = quality::check(
+        QualityFacts {
+            lcs_person_id: facts.child.lcs_person_id.as_ref(),
+            episodes: &facts.episodes,
+            interviews: &facts.interviews,
+            links: &facts.links,
+        },
+        as_of,
+        facts.open_without_update_days,
+    );
     AgendaItem {
         lcs_person_id: facts.child.lcs_person_id,
         police_person_ids: facts.child.police_person_ids,
@@ -160,6 +181,7 @@ pub fn item(facts: ItemFacts, as_of: DateTime<Utc>, thresholds: &Thresholds) -> 
         episodes,
         return_home_interviews: interviews,
         trigger_plan: facts.trigger_plan,
+        data_quality,
     }
 }
 
@@ -292,6 +314,8 @@ mod tests {
             interviews,
             last_reviewed: None,
             trigger_plan: None,
+            links: vec![],
+            open_without_update_days: quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
         }
     }
 

@@ -43,7 +43,9 @@ wire_enum!(RhiStatus {
     NotOffered = "not_offered",
 });
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Vemt {
     pub status: VemtStatus,
     pub category: Option<VemtCategory>,

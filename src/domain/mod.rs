@@ -40,6 +40,7 @@ mod fixtures;
 pub mod identity;
 pub mod ids;
 pub mod outcome;
+pub mod quality;
 pub mod queue;
 pub mod template;
 pub mod trigger_plan;

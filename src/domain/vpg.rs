@@ -144,6 +144,16 @@ impl VpgCalendar {
             .rfind(|m| m.publish_at <= now)
     }
 
+    /// The next meeting that has not yet sat at `now`: the one a chair is
+    /// preparing for (its agenda may be published already).
+    pub fn next_sitting(&self, now: DateTime<Utc>) -> VpgMeeting {
+        let today = now.with_timezone(&self.timezone).date_naive();
+        self.meetings_between(today, today + Duration::days(70))
+            .into_iter()
+            .find(|m| m.meeting_at > now)
+            .expect("a VPG meeting sits at least every five weeks")
+    }
+
     /// The next meeting whose agenda is not yet due at `now`.
     pub fn next_meeting(&self, now: DateTime<Utc>) -> VpgMeeting {
         let today = now.with_timezone(&self.timezone).date_naive();
@@ -179,7 +189,9 @@ pub struct VpgChildFacts {
 }
 
 /// Who the child is, as every VPG agenda entry starts.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct VpgIdentity {
     pub lcs_person_id: LcsPersonId,
     pub police_person_ids: Vec<PolicePersonId>,
@@ -210,7 +222,9 @@ impl VpgIdentity {
 
 /// An M1 outcome carried to M2 (R5.4). Empty until meeting outcomes are
 /// recorded (the outcomes issue fills these in).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct M1Outcome {
     pub lcs_person_id: LcsPersonId,
     pub meeting_date: NaiveDate,
@@ -218,7 +232,9 @@ pub struct M1Outcome {
 }
 
 /// A child on the weekly agenda with their VEMT case.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct WeeklyChild {
     #[serde(flatten)]
     pub identity: VpgIdentity,
@@ -227,7 +243,7 @@ pub struct WeeklyChild {
 
 /// An active VEMT case in the MISSING category, with the episodes and
 /// return home interviews as the Wednesday agenda lists them.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct MissingCategoryChild {
     #[serde(flatten)]
     pub identity: VpgIdentity,
@@ -236,7 +252,7 @@ pub struct MissingCategoryChild {
     pub return_home_interviews: Vec<AgendaRhi>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct WeeklySections {
     /// M1's latest outcomes (R3.4, R5.4).
     pub m1_outcomes: Vec<M1Outcome>,
@@ -252,7 +268,7 @@ pub struct WeeklySections {
 }
 
 /// `agenda.vpg-weekly.v1` data.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct VpgWeeklyAgenda {
     pub meeting_date: NaiveDate,
     pub meeting_at: DateTime<Utc>,
@@ -319,14 +335,18 @@ pub fn weekly_agenda(
 
 /// An open action from M1 minutes for an active VEMT case (R5.5). Empty
 /// until meeting outcomes are recorded (the outcomes issue fills these in).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct OutstandingAction {
     pub meeting_date: NaiveDate,
     pub assignee_role: Option<ProfessionalRole>,
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct MonthlyVemt {
     pub category: Option<VemtCategory>,
     pub risk_level: Option<VemtRiskLevel>,
@@ -350,7 +370,9 @@ wire_enum!(
 );
 
 /// One active VEMT case on the monthly agenda.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct MonthlyItem {
     #[serde(flatten)]
     pub identity: VpgIdentity,
@@ -366,7 +388,9 @@ pub struct MonthlyItem {
 }
 
 /// `agenda.vpg-monthly.v1` data.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct VpgMonthlyAgenda {
     pub meeting_date: NaiveDate,
     pub meeting_at: DateTime<Utc>,

@@ -9,6 +9,7 @@
 
 pub mod page;
 pub mod render;
+pub mod timeline;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,9 @@ use tokio::sync::watch;
 
 use crate::agendas::Agendas;
 use crate::clock::Clock;
+use crate::domain::vpg::VpgKind;
 use crate::metrics::Metrics;
+use crate::vpg_agendas::{VpgAgenda, VpgAgendas};
 use render::Presentation;
 
 /// How long readiness waits for the database to answer.
@@ -42,6 +45,7 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub struct HttpState {
     agendas: Agendas,
+    vpg: Option<VpgAgendas>,
     pool: PgPool,
     broker_connected: watch::Receiver<bool>,
     clock: Arc<dyn Clock>,
@@ -52,7 +56,7 @@ pub struct HttpState {
 
 impl HttpState {
     /// `token`: the configured bearer token; `None` keeps every route but
-    /// health closed (503).
+    /// health closed (503). The VPG views answer 404 until `with_vpg`.
     pub fn new(
         agendas: Agendas,
         pool: PgPool,
@@ -64,6 +68,7 @@ impl HttpState {
     ) -> Self {
         Self {
             agendas,
+            vpg: None,
             pool,
             broker_connected,
             clock,
@@ -74,6 +79,12 @@ impl HttpState {
             metrics,
         }
     }
+
+    /// Serves the weekly and monthly VPG agendas too (issue 11).
+    pub fn with_vpg(mut self, vpg: VpgAgendas) -> Self {
+        self.vpg = Some(vpg);
+        self
+    }
 }
 
 /// The routes: health and metrics open, the rest behind the bearer token.
@@ -81,6 +92,11 @@ pub fn router(state: HttpState) -> Router {
     let guarded = Router::new()
         .route("/meetings", get(meetings))
         .route("/meetings/{date}/agenda", get(agenda))
+        .route("/vpg", get(vpg_list))
+        .route("/vpg/weekly", get(vpg_weekly_next))
+        .route("/vpg/weekly/{date}", get(vpg_weekly))
+        .route("/vpg/monthly", get(vpg_monthly_next))
+        .route("/vpg/monthly/{date}", get(vpg_monthly))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/livez", get(livez))
@@ -253,7 +269,8 @@ async fn metrics(State(state): State<HttpState>) -> Response {
             state.clock.now(),
         )
         .await?;
-        Ok::<_, sqlx::Error>(stored)
+        let flags = crate::store::metrics::data_quality_flags(&mut conn).await?;
+        Ok::<_, sqlx::Error>((stored, flags))
     };
     let stored = match tokio::time::timeout(READINESS_TIMEOUT, stored).await {
         Ok(Ok(stored)) => Some(stored),
@@ -266,6 +283,10 @@ async fn metrics(State(state): State<HttpState>) -> Response {
             None
         }
     };
+    if let Some((_, flags)) = &stored {
+        state.metrics.set_data_quality_flags(flags);
+    }
+    let stored = stored.map(|(stored, _)| stored);
     state.metrics.set_stored(stored.as_ref());
     state
         .metrics
@@ -355,19 +376,14 @@ fn parse_date(raw: &str) -> Result<NaiveDate, ApiError> {
     Ok(date)
 }
 
-async fn agenda(
-    State(state): State<HttpState>,
-    date: Result<Path<String>, PathRejection>,
+/// The format a request asks for: `?format=` first, else `Accept`.
+fn requested_format(
     query: Result<Query<AgendaQuery>, QueryRejection>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let Path(raw_date) = date.map_err(|_| {
-        ApiError::BadRequest("path segment `date` must be a date YYYY-MM-DD".into())
-    })?;
-    let date = parse_date(&raw_date)?;
+    headers: &HeaderMap,
+) -> Result<AgendaFormat, ApiError> {
     let Query(query) =
         query.map_err(|_| ApiError::BadRequest("the query string is not well formed".into()))?;
-    let format = match query.format.as_deref() {
+    Ok(match query.format.as_deref() {
         Some(raw) => AgendaFormat::parse(raw).ok_or_else(|| {
             ApiError::BadRequest("query parameter `format` must be json, csv or html".into())
         })?,
@@ -375,21 +391,33 @@ async fn agenda(
             .get(ACCEPT)
             .and_then(|v| v.to_str().ok())
             .map_or(AgendaFormat::Json, AgendaFormat::from_accept),
-    };
-    let now = state.clock.now();
-    let agenda = state
-        .agendas
-        .agenda(date, now)
-        .await
-        .map_err(ApiError::Internal)?
-        .ok_or_else(|| ApiError::NotFound("no meeting on that date".into()))?;
+    })
+}
+
+fn path_date(date: Result<Path<String>, PathRejection>) -> Result<NaiveDate, ApiError> {
+    let Path(raw_date) = date.map_err(|_| {
+        ApiError::BadRequest("path segment `date` must be a date YYYY-MM-DD".into())
+    })?;
+    parse_date(&raw_date)
+}
+
+/// An agenda in the format asked for, with the headers every agenda view
+/// sends: the page's CSP (nothing loaded, no script), no referrer, no
+/// sniffing, `Vary: accept`. `csv` and `page` are only run when chosen.
+fn agenda_response(
+    format: AgendaFormat,
+    json: impl FnOnce() -> Response,
+    csv: impl FnOnce() -> String,
+    page: impl FnOnce() -> String,
+    filename: &str,
+) -> Response {
     let mut response = match format {
-        AgendaFormat::Json => axum::Json(&agenda).into_response(),
+        AgendaFormat::Json => json(),
         AgendaFormat::Csv => {
-            let disposition = format!("attachment; filename=\"agenda-{date}.csv\"");
+            let disposition = format!("attachment; filename=\"{filename}.csv\"");
             let mut response = (
                 [(CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"))],
-                render::csv(&agenda),
+                csv(),
             )
                 .into_response();
             if let Ok(value) = HeaderValue::from_str(&disposition) {
@@ -404,7 +432,8 @@ async fn agenda(
                     HeaderValue::from_static("text/html; charset=utf-8"),
                 ),
                 // The page needs nothing from anywhere: no scripts, no
-                // fetched assets, only its own inline style.
+                // fetched assets, only its own inline style (the timeline
+                // is inline SVG).
                 (
                     CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
@@ -413,14 +442,131 @@ async fn agenda(
                 ),
                 (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
             ],
-            page::html(&agenda, &state.presentation, now),
+            page(),
         )
             .into_response(),
     };
     let headers = response.headers_mut();
     headers.insert(VARY, HeaderValue::from_static("accept"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    response
+}
+
+async fn agenda(
+    State(state): State<HttpState>,
+    date: Result<Path<String>, PathRejection>,
+    query: Result<Query<AgendaQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let date = path_date(date)?;
+    let format = requested_format(query, &headers)?;
+    let now = state.clock.now();
+    let agenda = state
+        .agendas
+        .agenda(date, now)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::NotFound("no meeting on that date".into()))?;
+    Ok(agenda_response(
+        format,
+        || axum::Json(&agenda).into_response(),
+        || render::csv(&agenda),
+        || page::html(&agenda, &state.presentation, now),
+        &format!("agenda-{date}"),
+    ))
+}
+
+// ---- the VPG agendas (issue 11) ----
+
+fn vpg_of(state: &HttpState) -> Result<&VpgAgendas, ApiError> {
+    state
+        .vpg
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("no such route".into()))
+}
+
+async fn vpg_list(State(state): State<HttpState>) -> Result<Response, ApiError> {
+    let list = vpg_of(&state)?
+        .list(state.clock.now())
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(axum::Json(list).into_response())
+}
+
+async fn vpg_view(
+    state: &HttpState,
+    kind: VpgKind,
+    date: Option<NaiveDate>,
+    format: AgendaFormat,
+) -> Result<Response, ApiError> {
+    let vpg = vpg_of(state)?;
+    let now = state.clock.now();
+    let date = date.unwrap_or_else(|| vpg.next_sitting(kind, now).date);
+    let view = vpg
+        .agenda(kind, date, now)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("no {} VPG agenda for that date", kind.as_str()))
+        })?;
+    let preview = view.published_at.is_none();
+    let p = &state.presentation;
+    Ok(match &view.agenda {
+        VpgAgenda::Weekly(agenda) => agenda_response(
+            format,
+            || axum::Json(view.json()).into_response(),
+            || render::vpg_weekly_csv(agenda, preview),
+            || page::weekly_html(agenda, view.published_at, p, now),
+            &format!("vpg-weekly-{date}"),
+        ),
+        VpgAgenda::Monthly(agenda) => agenda_response(
+            format,
+            || axum::Json(view.json()).into_response(),
+            || render::vpg_monthly_csv(agenda, preview),
+            || page::monthly_html(agenda, view.published_at, p, now),
+            &format!("vpg-monthly-{date}"),
+        ),
+    })
+}
+
+async fn vpg_weekly_next(
+    State(state): State<HttpState>,
+    query: Result<Query<AgendaQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = requested_format(query, &headers)?;
+    vpg_view(&state, VpgKind::Weekly, None, format).await
+}
+
+async fn vpg_weekly(
+    State(state): State<HttpState>,
+    date: Result<Path<String>, PathRejection>,
+    query: Result<Query<AgendaQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let date = path_date(date)?;
+    let format = requested_format(query, &headers)?;
+    vpg_view(&state, VpgKind::Weekly, Some(date), format).await
+}
+
+async fn vpg_monthly_next(
+    State(state): State<HttpState>,
+    query: Result<Query<AgendaQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let format = requested_format(query, &headers)?;
+    vpg_view(&state, VpgKind::Monthly, None, format).await
+}
+
+async fn vpg_monthly(
+    State(state): State<HttpState>,
+    date: Result<Path<String>, PathRejection>,
+    query: Result<Query<AgendaQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let date = path_date(date)?;
+    let format = requested_format(query, &headers)?;
+    vpg_view(&state, VpgKind::Monthly, Some(date), format).await
 }
 
 #[cfg(test)]

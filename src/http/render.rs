@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::agenda::{Agenda, AgendaEpisode, AgendaItem};
+use crate::domain::child::Vemt;
 use crate::domain::criteria::{Criterion, Thresholds};
+use crate::domain::vpg::{VpgIdentity, VpgMonthlyAgenda, VpgWeeklyAgenda};
 
 /// What wording and times depend on: the council's time zone and the
 /// configured criteria.
@@ -63,7 +65,7 @@ pub fn title(agenda: &Agenda) -> String {
 // ---- CSV ----
 
 /// The CSV columns, one row per listed episode per child.
-pub const CSV_COLUMNS: [&str; 19] = [
+pub const CSV_COLUMNS: [&str; 20] = [
     "meeting_date",
     "family_name",
     "given_name",
@@ -83,26 +85,54 @@ pub const CSV_COLUMNS: [&str; 19] = [
     "status",
     "rhi_not_offered_within_72_hours",
     "trigger_plan_url",
+    "data_quality",
 ];
 
 /// RFC 4180 CSV with CRLF line ends: one row per episode per child, and one
 /// row (episode columns empty) for a child with no listed episode. Times
 /// are RFC 3339 in UTC, for machines.
 pub fn csv(agenda: &Agenda) -> String {
-    let mut out = String::new();
-    csv_row(&mut out, CSV_COLUMNS.iter().map(|c| (*c).to_owned()));
+    let mut rows = vec![CSV_COLUMNS.map(str::to_owned).to_vec()];
     for item in &agenda.items {
         if item.episodes.is_empty() {
-            csv_row(&mut out, csv_cells(agenda, item, None));
+            rows.push(csv_cells(agenda, item, None).to_vec());
         }
         for episode in &item.episodes {
-            csv_row(&mut out, csv_cells(agenda, item, Some(episode)));
+            rows.push(csv_cells(agenda, item, Some(episode)).to_vec());
         }
     }
-    out
+    csv_document(rows)
 }
 
-fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>) -> [String; 19] {
+/// Rows written by the `csv` crate (RFC 4180, CRLF), every cell through
+/// the formula guard first.
+pub fn csv_document(rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut writer = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(Vec::new());
+    for row in rows {
+        writer
+            .write_record(row.iter().map(|cell| neutralise(cell).into_owned()))
+            .expect("writing CSV to memory cannot fail");
+    }
+    let bytes = writer
+        .into_inner()
+        .expect("writing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
+}
+
+/// A data-quality flag list for a CSV cell: `flag:evidence+evidence` joined
+/// by spaces.
+pub fn flags_cell(issues: &[crate::domain::quality::DataQualityIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{}:{}", i.flag.as_str(), i.evidence.join("+")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>) -> [String; 20] {
     let rfc3339 = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let joined = |ids: Vec<&str>| ids.join(" ");
     let e = episode;
@@ -152,34 +182,231 @@ fn csv_cells(agenda: &Agenda, item: &AgendaItem, episode: Option<&AgendaEpisode>
             .as_ref()
             .map(|p| p.url.clone())
             .unwrap_or_default(),
+        flags_cell(&item.data_quality),
     ]
 }
 
-fn csv_row(out: &mut String, cells: impl IntoIterator<Item = String>) {
-    for (i, cell) in cells.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&csv_cell(&cell));
+/// A cell a spreadsheet would run as a formula (starting with `=` `+` `-`
+/// `@`, tab or CR: names and outcomes are partner input) gets a leading
+/// `'`; quoting is the `csv` crate's.
+pub fn neutralise(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{raw}"))
+    } else {
+        std::borrow::Cow::Borrowed(raw)
     }
-    out.push_str("\r\n");
 }
 
-/// One cell: a cell a spreadsheet would run as a formula (starting with
-/// `=` `+` `-` `@`, tab or CR: names and outcomes are partner input) gets a
-/// leading `'`; then a cell holding `,` `"` CR or LF is quoted with its `"`
-/// doubled (RFC 4180).
+/// One cell as it appears in a document: guarded, then quoted per RFC 4180
+/// when it holds `,` `"` CR or LF.
 pub fn csv_cell(raw: &str) -> String {
-    let neutral = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    if neutral.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", neutral.replace('"', "\"\""))
-    } else {
-        neutral
+    let document = csv_document([vec![raw.to_owned(), String::new()]]);
+    document
+        .strip_suffix(",\r\n")
+        .unwrap_or(&document)
+        .to_owned()
+}
+
+// ---- the VPG agendas (issue 11) ----
+
+/// The weekly VPG CSV columns: one row per child per section, and per
+/// listed episode in the MISSING section.
+pub const VPG_WEEKLY_COLUMNS: [&str; 20] = [
+    "meeting_date",
+    "section",
+    "lcs_person_id",
+    "family_name",
+    "given_name",
+    "date_of_birth",
+    "police_person_ids",
+    "vemt_status",
+    "vemt_category",
+    "vemt_risk_level",
+    "m1_meeting_date",
+    "m1_outcome",
+    "episode_id",
+    "reported_missing_at",
+    "returned_at",
+    "duration_hours",
+    "risk_level",
+    "status",
+    "rhi_not_offered_within_72_hours",
+    "preview",
+];
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The weekly VPG agenda as CSV (RFC 4180, CRLF, formula guard).
+pub fn vpg_weekly_csv(agenda: &VpgWeeklyAgenda, preview: bool) -> String {
+    let date = agenda.meeting_date.to_string();
+    let s = &agenda.sections;
+    let mut rows = vec![VPG_WEEKLY_COLUMNS.map(str::to_owned).to_vec()];
+    let blank = |n: usize| vec![String::new(); n];
+    for (section, outcomes) in [
+        ("m1_outcomes", &s.m1_outcomes),
+        ("referred_by_m1", &s.referred_by_m1),
+    ] {
+        for o in outcomes {
+            let mut row = vec![
+                date.clone(),
+                section.into(),
+                o.lcs_person_id.as_str().into(),
+            ];
+            row.extend(blank(7));
+            row.extend([o.meeting_date.to_string(), o.outcome.clone()]);
+            row.extend(blank(7));
+            row.push(preview.to_string());
+            rows.push(row);
+        }
     }
+    let who = |section: &str, i: &VpgIdentity, v: &Vemt| -> Vec<String> {
+        vec![
+            date.clone(),
+            section.into(),
+            i.lcs_person_id.as_str().into(),
+            i.family_name.clone(),
+            i.given_name.clone(),
+            i.date_of_birth.to_string(),
+            i.police_person_ids
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            v.status.as_str().into(),
+            v.category
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            v.risk_level
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            String::new(),
+            String::new(),
+        ]
+    };
+    for c in &s.missing_category {
+        if c.episodes.is_empty() {
+            let mut row = who("missing_category", &c.identity, &c.vemt);
+            row.extend(blank(7));
+            row.push(preview.to_string());
+            rows.push(row);
+        }
+        for e in &c.episodes {
+            let mut row = who("missing_category", &c.identity, &c.vemt);
+            row.extend([
+                e.episode_id.as_str().to_owned(),
+                rfc3339(e.reported_missing_at),
+                e.returned_at.map(rfc3339).unwrap_or_default(),
+                format!("{:.1}", e.duration_hours),
+                e.risk_level.as_str().to_owned(),
+                e.status.as_str().to_owned(),
+                e.rhi_not_offered_within_72_hours.to_string(),
+                preview.to_string(),
+            ]);
+            rows.push(row);
+        }
+    }
+    for (section, children) in [
+        ("new_referrals", &s.new_referrals),
+        ("deferred", &s.deferred),
+    ] {
+        for c in children {
+            let mut row = who(section, &c.identity, &c.vemt);
+            row.extend(blank(7));
+            row.push(preview.to_string());
+            rows.push(row);
+        }
+    }
+    csv_document(rows)
+}
+
+/// The monthly VPG CSV columns: one row per outstanding action per child,
+/// and one row for a child with none.
+pub const VPG_MONTHLY_COLUMNS: [&str; 17] = [
+    "meeting_date",
+    "lcs_person_id",
+    "family_name",
+    "given_name",
+    "date_of_birth",
+    "police_person_ids",
+    "vemt_category",
+    "vemt_risk_level",
+    "turns_18_on",
+    "may_fit_stage",
+    "stage_unmet",
+    "flags",
+    "action_meeting_date",
+    "action_owner_role",
+    "action_description",
+    "outstanding_actions",
+    "preview",
+];
+
+/// The monthly VPG agenda as CSV (RFC 4180, CRLF, formula guard).
+pub fn vpg_monthly_csv(agenda: &VpgMonthlyAgenda, preview: bool) -> String {
+    let mut rows = vec![VPG_MONTHLY_COLUMNS.map(str::to_owned).to_vec()];
+    for item in &agenda.items {
+        let i = &item.identity;
+        let base = vec![
+            agenda.meeting_date.to_string(),
+            i.lcs_person_id.as_str().into(),
+            i.family_name.clone(),
+            i.given_name.clone(),
+            i.date_of_birth.to_string(),
+            i.police_person_ids
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            item.vemt
+                .category
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
+            item.vemt
+                .risk_level
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            item.turns_18_on.map(|d| d.to_string()).unwrap_or_default(),
+            item.may_fit_stage.to_string(),
+            item.stage_unmet
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            item.flags
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ];
+        let count = item.outstanding_actions.len().to_string();
+        if item.outstanding_actions.is_empty() {
+            let mut row = base.clone();
+            row.extend([
+                String::new(),
+                String::new(),
+                String::new(),
+                count.clone(),
+                preview.to_string(),
+            ]);
+            rows.push(row);
+        }
+        for a in &item.outstanding_actions {
+            let mut row = base.clone();
+            row.extend([
+                a.meeting_date.to_string(),
+                a.assignee_role
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_default(),
+                a.description.clone(),
+                count.clone(),
+                preview.to_string(),
+            ]);
+            rows.push(row);
+        }
+    }
+    csv_document(rows)
 }
 
 // ---- terminal table ----
@@ -242,6 +469,117 @@ pub fn table(agenda: &Agenda, presentation: &Presentation) -> String {
     out
 }
 
+/// Lines of `(name, dob, detail)` under a heading, for a terminal.
+fn section_lines(out: &mut String, heading: &str, rows: &[[String; 3]]) {
+    out.push_str(&format!("\n{heading} ({})\n", rows.len()));
+    if rows.is_empty() {
+        out.push_str("  none\n");
+    }
+    let width = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
+    for [name, dob, detail] in rows {
+        let line = format!("  {name:<width$}  {dob}  {detail}");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+fn vpg_status(published: Option<DateTime<Utc>>, p: &Presentation) -> String {
+    match published {
+        Some(at) => format!("published {}", local_time(at, p.timezone)),
+        None => "preview; not yet published".to_owned(),
+    }
+}
+
+fn name(i: &VpgIdentity) -> String {
+    printable(&format!("{}, {}", i.family_name, i.given_name))
+}
+
+/// The weekly VPG agenda for a terminal: a heading per section, a line per
+/// child (control characters shown as `?`).
+pub fn vpg_weekly_table(
+    agenda: &VpgWeeklyAgenda,
+    published: Option<DateTime<Utc>>,
+    p: &Presentation,
+) -> String {
+    let s = &agenda.sections;
+    let mut out = format!(
+        "Weekly VPG meeting \u{2014} {} ({})\n",
+        long_date(agenda.meeting_date),
+        vpg_status(published, p)
+    );
+    let outcome_rows = |rows: &[crate::domain::vpg::M1Outcome]| -> Vec<[String; 3]> {
+        rows.iter()
+            .map(|o| {
+                [
+                    o.lcs_person_id.as_str().to_owned(),
+                    o.meeting_date.to_string(),
+                    printable(&o.outcome),
+                ]
+            })
+            .collect()
+    };
+    section_lines(&mut out, "M1 outcomes", &outcome_rows(&s.m1_outcomes));
+    section_lines(&mut out, "Referred by M1", &outcome_rows(&s.referred_by_m1));
+    let missing: Vec<[String; 3]> = s
+        .missing_category
+        .iter()
+        .map(|c| {
+            [
+                name(&c.identity),
+                c.identity.date_of_birth.to_string(),
+                format!("{} episodes", c.episodes.len()),
+            ]
+        })
+        .collect();
+    section_lines(&mut out, "Missing category: active cases", &missing);
+    let cases = |rows: &[crate::domain::vpg::WeeklyChild]| -> Vec<[String; 3]> {
+        rows.iter()
+            .map(|c| {
+                [
+                    name(&c.identity),
+                    c.identity.date_of_birth.to_string(),
+                    c.vemt.category.map(|c| c.as_str()).unwrap_or("").to_owned(),
+                ]
+            })
+            .collect()
+    };
+    section_lines(&mut out, "New referrals", &cases(&s.new_referrals));
+    section_lines(&mut out, "Deferred", &cases(&s.deferred));
+    out
+}
+
+/// The monthly VPG agenda for a terminal.
+pub fn vpg_monthly_table(
+    agenda: &VpgMonthlyAgenda,
+    published: Option<DateTime<Utc>>,
+    p: &Presentation,
+) -> String {
+    let mut out = format!(
+        "Monthly VPG meeting \u{2014} {} ({})\n",
+        long_date(agenda.meeting_date),
+        vpg_status(published, p)
+    );
+    let all: Vec<[String; 3]> = agenda
+        .items
+        .iter()
+        .map(|i| {
+            let flags: Vec<&str> = i.flags.iter().map(|f| f.as_str()).collect();
+            [
+                name(&i.identity),
+                i.identity.date_of_birth.to_string(),
+                format!(
+                    "{} actions outstanding{}{}",
+                    i.outstanding_actions.len(),
+                    if flags.is_empty() { "" } else { "; " },
+                    flags.join(", ")
+                ),
+            ]
+        })
+        .collect();
+    section_lines(&mut out, "Every active case", &all);
+    out
+}
+
 fn printable(raw: &str) -> String {
     raw.chars()
         .map(|c| if c.is_control() { '?' } else { c })
@@ -257,6 +595,7 @@ pub(crate) mod tests {
     use crate::domain::child::{RhiStatus, VemtStatus};
     use crate::domain::episode::{EpisodeStatus, RiskLevel};
     use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId};
+    use crate::domain::quality::{DataQualityFlag, DataQualityIssue};
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -312,6 +651,10 @@ pub(crate) mod tests {
                 version: 2,
                 url: "https://docs.example.org/plans/TP-1?a=1&b=2".into(),
             }),
+            data_quality: vec![DataQualityIssue {
+                flag: DataQualityFlag::InterviewCompletedBeforeReturn,
+                evidence: vec!["RHI-1".into(), "CP-1".into()],
+            }],
         };
         let quiet = AgendaItem {
             lcs_person_id: None,
@@ -327,6 +670,7 @@ pub(crate) mod tests {
             episodes: vec![],
             return_home_interviews: vec![],
             trigger_plan: None,
+            data_quality: vec![],
         };
         Agenda {
             meeting_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
@@ -358,10 +702,10 @@ pub(crate) mod tests {
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], CSV_COLUMNS.join(","));
         assert!(text.contains(
-            "2026-11-25,\"'=O'Brien, <b>\",\"Ann \"\"Nan\"\"\",2011-03-04,LCS-1,P-1 P-2,active,true,high_risk top_missing,2026-11-18,\"line one\nline two\",CP-1,2026-11-20T14:00:00Z,2026-11-21T02:30:00Z,12.5,high,returned,true,https://docs.example.org/plans/TP-1?a=1&b=2\r\n"
+            "2026-11-25,\"'=O'Brien, <b>\",\"Ann \"\"Nan\"\"\",2011-03-04,LCS-1,P-1 P-2,active,true,high_risk top_missing,2026-11-18,\"line one\nline two\",CP-1,2026-11-20T14:00:00Z,2026-11-21T02:30:00Z,12.5,high,returned,true,https://docs.example.org/plans/TP-1?a=1&b=2,interview_completed_before_return:RHI-1+CP-1\r\n"
         ), "{text}");
         assert!(
-            text.contains("2026-11-25,Quiet\u{1b}[2J,Bea,2012-01-02,,P-9,,false,active_vemt_case,,,,,,,,,,\r\n"),
+            text.contains("2026-11-25,Quiet\u{1b}[2J,Bea,2012-01-02,,P-9,,false,active_vemt_case,,,,,,,,,,,\r\n"),
             "{text}"
         );
         assert!(text.ends_with("\r\n"));
@@ -397,5 +741,28 @@ pub(crate) mod tests {
             criterion_label(Criterion::Over72Hours, &t),
             "Missing over 72 hours"
         );
+    }
+
+    #[test]
+    fn vpg_csvs_guard_every_partner_cell() {
+        let (weekly, monthly) = crate::http::page::tests::vpg_samples();
+        let text = vpg_weekly_csv(&weekly, true);
+        assert!(text.starts_with(&VPG_WEEKLY_COLUMNS.join(",")));
+        assert!(
+            text.contains("2026-11-26,m1_outcomes,LCS-R1,,,,,,,,2026-11-18,'=cmd|' /C calc'!A0 <script>x</script>,"),
+            "{text}"
+        );
+        assert!(text.contains("new_referrals,LCS-R1,<i>Ref</i>,Syn,2010-05-06,,referred,cse,high"));
+        let text = vpg_monthly_csv(&monthly, false);
+        assert!(text.starts_with(&VPG_MONTHLY_COLUMNS.join(",")));
+        assert!(
+            text.contains("2026-12-03,LCS-M1,'+Month,Syn,2010-05-06,,cse,,,true,,stage,2026-11-18,social_worker,'@SUM(1) <img src=x>,1,false\r\n"),
+            "{text}"
+        );
+        for line in text.lines().chain(vpg_weekly_csv(&weekly, true).lines()) {
+            for cell in line.split(',') {
+                assert!(!cell.starts_with(['=', '+', '@']), "{cell}");
+            }
+        }
     }
 }

@@ -61,3 +61,26 @@ pub async fn collation_overdue_seconds(
     }
     Ok((now - latest.collation_at).as_seconds_f64().max(0.0))
 }
+
+/// The data-quality flags on the items of the latest collated Wednesday
+/// agenda, counted by flag (issue 11); flags this build does not know are
+/// left out.
+pub async fn data_quality_flags(
+    conn: &mut PgConnection,
+) -> sqlx::Result<Vec<(crate::domain::quality::DataQualityFlag, i64)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT f->>'flag', count(*) FROM
+           (SELECT agenda FROM collations ORDER BY meeting_date DESC LIMIT 1) c,
+           jsonb_array_elements(c.agenda->'items') i,
+           jsonb_array_elements(coalesce(i->'data_quality', '[]'::jsonb)) f
+         GROUP BY 1",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(flag, n)| {
+            crate::domain::quality::DataQualityFlag::parse(&flag).map(|f| (f, n))
+        })
+        .collect())
+}

@@ -84,3 +84,29 @@ pub async fn record(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A published agenda and when it was published.
+pub async fn stored(
+    conn: &mut PgConnection,
+    kind: &str,
+    meeting_date: NaiveDate,
+) -> sqlx::Result<Option<(DateTime<Utc>, serde_json::Value)>> {
+    sqlx::query_as(
+        "SELECT published_at, agenda FROM vpg_agendas WHERE kind = $1 AND meeting_date = $2",
+    )
+    .bind(kind)
+    .bind(meeting_date)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Every published agenda: kind, meeting date, published at; newest first.
+pub async fn list(
+    conn: &mut PgConnection,
+) -> sqlx::Result<Vec<(String, NaiveDate, DateTime<Utc>)>> {
+    sqlx::query_as(
+        "SELECT kind, meeting_date, published_at FROM vpg_agendas ORDER BY meeting_date DESC, kind",
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -511,9 +511,16 @@ impl IsolatedNames {
 
     /// The environment that points `vemt` at these names.
     pub fn env(&self) -> Vec<(String, String)> {
-        let b = &self.settings.broker;
+        binary_env(&self.settings)
+    }
+}
+
+/// The environment that points the `vemt` binary at these settings' names.
+pub fn binary_env(settings: &Settings) -> Vec<(String, String)> {
+    {
+        let b = &settings.broker;
         [
-            ("VEMT__DATABASE__URL", self.settings.database.url.as_str()),
+            ("VEMT__DATABASE__URL", settings.database.url.as_str()),
             ("VEMT__DATABASE__CREATE_IF_MISSING", "true"),
             ("VEMT__BROKER__URL", b.url.as_str()),
             (

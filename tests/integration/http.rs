@@ -19,14 +19,14 @@ const MEETING: &str = "2026-11-18";
 /// Longest a Chromium run may take before the test kills it.
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("HTTP client builds")
 }
 
-async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
+pub(crate) async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = client().get(format!("{}{path}", app.http_base()));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -286,6 +286,7 @@ async fn meetings_and_the_agenda_as_json_and_csv() {
             "status",
             "rhi_not_offered_within_72_hours",
             "trigger_plan_url",
+            "data_quality",
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("CSV row")).collect();
@@ -456,9 +457,120 @@ async fn the_printable_agenda_renders_in_headless_chromium() {
         "RHI flag shown"
     );
     assert!(text.contains("RHI-WEB-1"));
-    eprintln!("agenda screenshot: {}", screenshot.display());
+
+    // Issue 11: the summary first, a link to each child's section; per
+    // child, a section with their name and an SVG bar per listed episode;
+    // nothing loaded from anywhere.
+    let summary_at = dom.find("id=\"summary\"").expect("a summary section");
+    let first_child_at = dom.find("class=\"child\"").expect("a child section");
+    assert!(summary_at < first_child_at, "the summary comes first");
+    let sections = child_sections(&dom);
+    assert_eq!(sections.len(), items.len());
+    for (i, (item, section)) in items.iter().zip(&sections).enumerate() {
+        let family = item["family_name"].as_str().unwrap();
+        assert!(
+            dom.contains(&format!("href=\"#child-{}\"", i + 1)),
+            "summary link to child {}",
+            i + 1
+        );
+        let section_text = page_text(section);
+        assert!(section_text.contains(family), "{family}: {section_text}");
+        let episodes = item["episodes"].as_array().unwrap().len();
+        assert_eq!(
+            section.matches("class=\"bar\"").count(),
+            episodes,
+            "{family}: one timeline bar per episode"
+        );
+        assert!(section.contains("<svg"), "{family}: a timeline");
+        assert!(
+            section_text.contains("high risk")
+                && section_text.contains("still missing")
+                && section_text.contains("criteria windows"),
+            "{family}: the legend in words"
+        );
+        // The wording fixed: an LCS id and "no LCS record" never together.
+        assert!(
+            !section_text.contains("no LCS record yet"),
+            "{section_text}"
+        );
+    }
+    assert!(
+        page_text(&sections[2]).contains("VEMT status: active"),
+        "the active case's status"
+    );
+    assert!(
+        page_text(&sections[0]).contains("the LCS record of LCS-LIVE has not been received"),
+        "an LCS id with no record yet says so"
+    );
+    assert!(
+        text.contains("5 hours so far"),
+        "durations in words: {text}"
+    );
+    for external in [" src=", "<link", "url(", "<script", "@import"] {
+        assert!(!dom.contains(external), "{external} in the page");
+    }
+
+    // Printed: the marking and the page number on every page.
+    let pdf = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/agenda-print.pdf");
+    let _ = std::fs::remove_file(&pdf);
+    run_chromium(
+        &chromium,
+        &[
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+            &url,
+        ],
+    )
+    .await;
+    let pages = pdf_pages(&pdf);
+    assert!(pages.len() >= 2, "{} pages", pages.len());
+    for (n, page) in pages.iter().enumerate() {
+        assert!(
+            page.contains("OFFICIAL-SENSITIVE"),
+            "page {} has no marking:\n{page}",
+            n + 1
+        );
+        assert!(
+            page.contains(&format!("Page {} of {}", n + 1, pages.len())),
+            "page {} has no page number:\n{page}",
+            n + 1
+        );
+    }
+    eprintln!(
+        "agenda screenshot: {}; printed: {}",
+        screenshot.display(),
+        pdf.display()
+    );
     proxy.stop();
     app.stop().await;
+}
+
+/// The `<section class="child"` elements of a page, in order.
+pub(crate) fn child_sections(dom: &str) -> Vec<String> {
+    dom.split("<section class=\"child\"")
+        .skip(1)
+        .map(|rest| {
+            rest.split("</section>")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The text of each page of a PDF (poppler's `pdftotext`; scripts/test.sh
+/// installs it with Chromium).
+pub(crate) fn pdf_pages(pdf: &Path) -> Vec<String> {
+    let output = std::process::Command::new("pdftotext")
+        .args(["-layout", &pdf.display().to_string(), "-"])
+        .output()
+        .expect("pdftotext runs (apt-get install poppler-utils)");
+    assert!(output.status.success(), "pdftotext failed");
+    String::from_utf8_lossy(&output.stdout)
+        .split('\u{c}')
+        .filter(|page| !page.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The labels a person reads, for the default thresholds.
@@ -476,7 +588,7 @@ fn criterion_label(name: &str) -> &'static str {
 }
 
 /// The text of an HTML document: tags dropped, the five escapes decoded.
-fn page_text(html: &str) -> String {
+pub(crate) fn page_text(html: &str) -> String {
     let mut text = String::with_capacity(html.len());
     let mut in_tag = false;
     for c in html.chars() {
@@ -499,7 +611,7 @@ fn page_text(html: &str) -> String {
 
 /// `chromium` on the PATH or at /usr/bin/chromium; the test fails (never
 /// skips) without it.
-fn chromium_binary() -> PathBuf {
+pub(crate) fn chromium_binary() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join("chromium"))
@@ -517,7 +629,7 @@ fn chromium_binary() -> PathBuf {
 
 /// Runs headless Chromium with a fresh profile, killing its process group
 /// if it outlives `CHROMIUM_TIMEOUT`; returns its standard output.
-async fn run_chromium(binary: &Path, args: &[&str]) -> Vec<u8> {
+pub(crate) async fn run_chromium(binary: &Path, args: &[&str]) -> Vec<u8> {
     let profile = std::env::temp_dir().join(format!("vemt-chromium-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&profile).expect("profile directory");
     let child = tokio::process::Command::new(binary)
@@ -567,13 +679,13 @@ async fn run_chromium(binary: &Path, args: &[&str]) -> Vec<u8> {
 
 /// A local HTTP proxy that adds the bearer token and forwards GETs to the
 /// service, for a browser that cannot set headers itself.
-struct BearerProxy {
-    base: String,
+pub(crate) struct BearerProxy {
+    pub(crate) base: String,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl BearerProxy {
-    async fn start(upstream: String) -> Self {
+    pub(crate) async fn start(upstream: String) -> Self {
         use axum::extract::{Request, State};
         use axum::response::{IntoResponse, Response};
 
@@ -622,7 +734,7 @@ impl BearerProxy {
         Self { base, task }
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.task.abort();
     }
 }

@@ -2,6 +2,7 @@
 //! the crate links once; each test isolates itself (own database, own
 //! exchange and queue names). Quiet unless TEST_LOG is set.
 
+mod agenda_pages;
 mod cli;
 mod collation;
 mod dead_letters;

@@ -129,3 +129,86 @@ async fn changes_that_cannot_be_made_are_refused_with_the_reason() {
     assert_eq!(recorded, 0, "a refused change records nothing");
     app.stop().await;
 }
+
+/// Runs the real binary with the app's names; (exit code, stdout, stderr).
+pub(crate) async fn vemt_cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_vemt"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(crate::helpers::binary_env(&app.settings))
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("the binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Issue 11: `vemt agenda` with no date read the configured calendar only
+/// and failed after `vemt meeting cancel`; it now reads the calendar the
+/// HTTP views read. The binary runs on the real clock, so the dates are
+/// worked out from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vemt_agenda_with_no_date_follows_a_cancelled_or_moved_meeting() {
+    let app = TestApp::spawn(chrono::Utc::now()).await;
+    let configured = app.settings.calendar().unwrap();
+    let now = chrono::Utc::now();
+    let next = configured.next_open_meeting(now).date;
+    let (code, out, err) = vemt_cli(&app, &["meeting", "cancel", &next.to_string()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let after = configured
+        .with_changes(vemt::domain::calendar::MeetingChanges {
+            cancelled: [next].into(),
+            ..Default::default()
+        })
+        .next_open_meeting(now)
+        .date;
+    assert_ne!(after, next);
+    let (code, out, err) = vemt_cli(&app, &["agenda", "--format", "json"]).await;
+    assert_eq!(code, 0, "`vemt agenda` after a cancel: {err}");
+    let agenda: serde_json::Value = serde_json::from_str(&out).expect("agenda JSON");
+    assert_eq!(agenda["meeting_date"], after.to_string());
+    // The HTTP list names the same next meeting.
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/meetings", app.http_base()))
+        .bearer_auth(crate::helpers::HTTP_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["date"], after.to_string(), "{listed}");
+
+    // The cancelled date itself says why it has no agenda.
+    let (code, _, err) = vemt_cli(&app, &["agenda", "--date", &next.to_string()]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("was cancelled"), "{err}");
+
+    // Moved: the agenda with no date is the moved meeting's.
+    let moved_to = after + Duration::days(1);
+    let (code, out, err) = vemt_cli(
+        &app,
+        &[
+            "meeting",
+            "move",
+            &after.to_string(),
+            "--to",
+            &moved_to.to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = vemt_cli(&app, &["agenda", "--format", "json"]).await;
+    assert_eq!(code, 0, "`vemt agenda` after a move: {err}");
+    let agenda: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(agenda["meeting_date"], moved_to.to_string());
+    let (_, _, err) = vemt_cli(&app, &["agenda", "--date", &after.to_string()]).await;
+    assert!(err.contains(&format!("was moved to {moved_to}")), "{err}");
+    app.stop().await;
+}
