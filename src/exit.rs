@@ -79,4 +79,24 @@ mod tests {
             assert!(HELP.contains(&format!("  {n}  ")), "{n} in the help");
         }
     }
+
+    /// The README's table and `--help` give the same codes, and the
+    /// README still opens with the two commands.
+    #[test]
+    fn the_readme_lists_the_same_exit_codes_and_opens_with_the_two_commands() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let table = &readme[readme.find("## Exit codes").expect("an Exit codes section")..];
+        for line in HELP.lines().skip(1) {
+            let (code, _) = line.trim().split_once("  ").unwrap();
+            assert!(
+                table.contains(&format!("\n| {code} | ")),
+                "README lacks code {code}"
+            );
+        }
+        let first_block = &readme[readme.find("```sh\n").unwrap() + 6..];
+        let mut commands = first_block.lines().map(|l| l.split_whitespace().next());
+        assert_eq!(commands.next(), Some(Some("scripts/run.sh")));
+        assert_eq!(commands.next(), Some(Some("scripts/test.sh")));
+    }
 }
