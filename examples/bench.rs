@@ -119,7 +119,7 @@ fn parse_events() -> anyhow::Result<usize> {
 fn bench_settings(tag: &str) -> anyhow::Result<(Settings, String)> {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
     // No `bench.toml` exists: only the defaults (and any VEMT__ variables).
-    let mut settings = Settings::load(&config, "bench")?;
+    let mut settings = Settings::load(&config, "local")?;
     let server = std::env::var("VEMT_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
     let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);

@@ -380,7 +380,7 @@ async fn run(options: &Options, resources: &mut Resources) -> anyhow::Result<Rep
     let folder = std::env::temp_dir().join(format!("vemt-chaos-{tag}"));
     resources.folder = Some(folder.clone());
     let repo_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let defaults = Settings::load(&repo_config, "chaos-defaults")?;
+    let defaults = Settings::load(&repo_config, vemt::config::DEFAULT_APP_ENV)?;
     let timezone: chrono_tz::Tz = defaults
         .meetings
         .timezone
@@ -963,10 +963,11 @@ impl Publisher {
     }
 
     async fn channel(&mut self) -> anyhow::Result<Channel> {
-        if let Some((connection, channel)) = &self.open {
-            if connection.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some((connection, channel)) = &self.open
+            && connection.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         let connection = tokio::time::timeout(
             Duration::from_secs(30),
@@ -1612,10 +1613,10 @@ async fn count(plan: &Plan, admin_amqp: &str, b: &BrokerSettings) -> anyhow::Res
             valid_dead.insert(id);
             continue;
         }
-        if let Some(publisher) = plan.bad_publisher.get(&id) {
-            if header(delivery, ORIGINAL_USER_HEADER).as_deref() != Some(publisher.as_str()) {
-                counted.wrong_publisher += 1;
-            }
+        if let Some(publisher) = plan.bad_publisher.get(&id)
+            && header(delivery, ORIGINAL_USER_HEADER).as_deref() != Some(publisher.as_str())
+        {
+            counted.wrong_publisher += 1;
         }
         let key = match plan.bad.get(&id) {
             Some(bad) if reason.as_deref() == Some(bad.reason()) => Some(id.clone()),

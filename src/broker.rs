@@ -1,4 +1,4 @@
-//! RabbitMQ: the connection, the topology of CONTRACT.md, and publishing
+//! RabbitMQ: the connection, the topology of docs/asyncapi.yaml, and publishing
 //! with confirms. Topology is declared idempotently at every (re)connect.
 
 use std::str::FromStr;
@@ -17,7 +17,7 @@ use lapin::{
 
 use crate::config::{BrokerSettings, QueueType};
 
-/// Every outbound type of CONTRACT.md: each gets its `vemt.out.<type>` queue.
+/// Every outbound type of the contract (docs/asyncapi.yaml): each gets its `vemt.out.<type>` queue.
 pub const OUTBOUND_TYPES: [&str; 14] = [
     "lcs.case-note.v1",
     "ehm.case-note.v1",
@@ -58,18 +58,41 @@ pub async fn connect(settings: &BrokerSettings) -> anyhow::Result<Connection> {
         .with_uri(uri)
         .with_properties(ConnectionProperties::default())
         .with_tls_config(tls_config(settings)?);
+    let unreachable = |reason: String, check: &str| -> anyhow::Error {
+        crate::exit::Unreachable {
+            server: "RabbitMQ",
+            endpoint: endpoint.clone(),
+            reason,
+            check: check.to_owned(),
+        }
+        .into()
+    };
     match tokio::time::timeout(CONNECT_TIMEOUT, builder.connect()).await {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(err)) => {
             let err = err.to_string();
             match crate::tls::explain(&err, "the broker", "broker.tls_ca_file") {
-                Some(reason) => {
-                    anyhow::bail!("cannot connect to RabbitMQ at {endpoint}: {reason} ({err})")
-                }
-                None => anyhow::bail!("cannot connect to RabbitMQ at {endpoint}: {err}"),
+                Some(reason) => Err(unreachable(
+                    format!("{reason} ({err})"),
+                    "the broker's certificate and VEMT__BROKER__TLS_CA_FILE",
+                )),
+                None if err.contains("ACCESS_REFUSED") || err.contains("authentication") => Err(
+                    unreachable(err, "the user and password in VEMT__BROKER__URL"),
+                ),
+                None if err.contains("NOT_ALLOWED") || err.contains("vhost") => Err(unreachable(
+                    err,
+                    "the virtual host in VEMT__BROKER__URL (`%2f` is `/`) and the user's permissions on it",
+                )),
+                None => Err(unreachable(
+                    err,
+                    "that RabbitMQ is running and reachable there, and the host and port of VEMT__BROKER__URL (broker.url)",
+                )),
             }
         }
-        Err(_) => anyhow::bail!("no AMQP connection to {endpoint} within {CONNECT_TIMEOUT:?}"),
+        Err(_) => Err(unreachable(
+            format!("no AMQP connection within {CONNECT_TIMEOUT:?}"),
+            "the network path to the broker (firewall, port) and the host and port of VEMT__BROKER__URL",
+        )),
     }
 }
 
@@ -316,7 +339,7 @@ impl PendingConfirm {
     }
 }
 
-/// AMQP properties of an outbound CloudEvent (CONTRACT.md).
+/// AMQP properties of an outbound CloudEvent (docs/asyncapi.yaml).
 pub fn event_properties(id: &str, event_type: &str, user: &str, timestamp: u64) -> BasicProperties {
     BasicProperties::default()
         .with_content_type(CLOUDEVENTS_JSON.into())

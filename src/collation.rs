@@ -25,13 +25,12 @@ pub async fn collate_due(
     // agendas for weeks it never saw.
     let calendar = agendas.calendar(&mut conn).await?;
     let latest = calendar.latest_past_collation(now);
-    if let Some(latest) = latest {
-        if !due.iter().any(|m| m.date == latest.date)
-            && !collations::is_collated(&mut conn, latest.date).await?
-            && inbox::any_before(&mut conn, latest.collation_at).await?
-        {
-            due.push(latest);
-        }
+    if let Some(latest) = latest
+        && !due.iter().any(|m| m.date == latest.date)
+        && !collations::is_collated(&mut conn, latest.date).await?
+        && inbox::any_before(&mut conn, latest.collation_at).await?
+    {
+        due.push(latest);
     }
     drop(conn);
     due.sort_by_key(|m| m.date);

@@ -1,5 +1,6 @@
-//! Settings: `config/default.toml`, then `config/{APP_ENV}.toml` if present,
-//! then `VEMT__SECTION__KEY` environment variables. Unknown keys are refused
+//! Settings: `config/default.toml`, then `config/{APP_ENV}.toml` (which must
+//! exist unless APP_ENV is `local`), then `VEMT__SECTION__KEY` environment
+//! variables. Secrets come only from the environment. Unknown keys are refused
 //! so a misspelt setting fails at start instead of being silently ignored.
 
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ pub struct Settings {
     pub data_quality: DataQualitySettings,
 }
 
-/// The data-quality flags on agenda items (issue 11, README).
+/// The data-quality flags on agenda items (issue 11, docs/http.md).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataQualitySettings {
@@ -343,19 +344,100 @@ pub enum SettingsError {
     Load(#[from] config::ConfigError),
     #[error("setting `{key}` {rule}")]
     Invalid { key: &'static str, rule: String },
+    #[error(
+        "APP_ENV `{app_env}` has no settings file: looked for {} and found none \
+         (environments with a file: {}; `{DEFAULT_APP_ENV}` runs on default.toml alone)",
+        looked_for.display(),
+        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+    )]
+    UnknownEnvironment {
+        app_env: String,
+        looked_for: std::path::PathBuf,
+        known: Vec<String>,
+    },
+    #[error(
+        "setting `{key}` is a secret and must not be in a file: remove it from {} \
+         and set {env} in the environment instead",
+        file.display()
+    )]
+    SecretInFile {
+        key: &'static str,
+        env: String,
+        file: std::path::PathBuf,
+    },
+}
+
+/// The APP_ENV that needs no file of its own: the shipped defaults, for
+/// running on one machine.
+pub const DEFAULT_APP_ENV: &str = "local";
+
+/// The settings that are secrets. They come from the environment only
+/// (`env_var`); a config file holding one is refused. The database and
+/// broker URLs hold passwords too: they are refused with a password in an
+/// environment's file, and default.toml holds only local ones.
+pub const SECRETS: [&str; 2] = ["http.token", "email.govuk_notify.api_key"];
+pub const SECRET_URLS: [&str; 2] = ["database.url", "broker.url"];
+
+/// `http.token` -> `VEMT__HTTP__TOKEN`: the environment variable that sets
+/// a setting.
+pub fn env_var(key: &str) -> String {
+    format!("VEMT__{}", key.replace('.', "__").to_uppercase())
+}
+
+/// `VEMT__HTTP__TOKEN` -> `http.token`; `None` for a variable that is not a
+/// setting's.
+pub fn setting_key(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("VEMT__")?;
+    Some(
+        rest.split("__")
+            .collect::<Vec<_>>()
+            .join(".")
+            .to_lowercase(),
+    )
+}
+
+/// Whether a URL carries a password (`scheme://user:password@host`).
+fn has_password(url: &str) -> bool {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 impl Settings {
-    /// Reads `dir/default.toml`, `dir/{app_env}.toml` (optional) and the
-    /// `VEMT__…` environment.
+    /// Reads `dir/default.toml`, `dir/{app_env}.toml` and the `VEMT__…`
+    /// environment. `app_env` must have its file unless it is `local`.
     pub fn load(dir: &Path, app_env: &str) -> Result<Self, SettingsError> {
+        Self::load_with_env(dir, app_env, None)
+    }
+
+    /// `load` with `env` standing for the process environment (`None`: the
+    /// process's own), for checking deployment files against the settings.
+    pub fn load_with_env(
+        dir: &Path,
+        app_env: &str,
+        env: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Self, SettingsError> {
+        let defaults = dir.join("default.toml");
+        let own = dir.join(format!("{app_env}.toml"));
+        if app_env != DEFAULT_APP_ENV && !own.is_file() {
+            return Err(SettingsError::UnknownEnvironment {
+                app_env: app_env.to_owned(),
+                looked_for: own,
+                known: environments(dir),
+            });
+        }
+        check_no_secrets(&defaults, false)?;
+        if own.is_file() {
+            check_no_secrets(&own, true)?;
+        }
         let settings: Settings = config::Config::builder()
-            .add_source(config::File::from(dir.join("default.toml")))
-            .add_source(config::File::from(dir.join(format!("{app_env}.toml"))).required(false))
+            .add_source(config::File::from(defaults))
+            .add_source(config::File::from(own).required(false))
             .add_source(
                 config::Environment::with_prefix("VEMT")
                     .prefix_separator("__")
-                    .separator("__"),
+                    .separator("__")
+                    .source(env.map(|vars| vars.into_iter().collect())),
             )
             .build()?
             .try_deserialize()?;
@@ -515,6 +597,49 @@ impl Settings {
     }
 }
 
+/// The environments with a file in `dir`, sorted.
+fn environments(dir: &Path) -> Vec<String> {
+    let mut known: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".toml")?;
+            (stem != "default").then(|| stem.to_owned())
+        })
+        .collect();
+    known.sort();
+    known
+}
+
+/// Refuses a secret written in `file`; with `urls`, also a database or
+/// broker URL holding a password.
+fn check_no_secrets(file: &Path, urls: bool) -> Result<(), SettingsError> {
+    let Ok(raw) = config::Config::builder()
+        .add_source(config::File::from(file))
+        .build()
+    else {
+        // Unreadable or malformed: the full load says so.
+        return Ok(());
+    };
+    let found = |key: &str| raw.get_string(key).ok().filter(|v| !v.is_empty());
+    let refused = SECRETS.iter().find(|key| found(key).is_some()).or_else(|| {
+        SECRET_URLS
+            .iter()
+            .filter(|_| urls)
+            .find(|key| found(key).is_some_and(|url| has_password(&url)))
+    });
+    match refused {
+        Some(key) => Err(SettingsError::SecretInFile {
+            key,
+            env: env_var(key),
+            file: file.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// An agenda is published before its meeting, and before the next one's is.
 fn publish_before(
     key: &'static str,
@@ -574,10 +699,10 @@ mod tests {
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
                 section = name.to_owned();
                 keys.push(section.clone());
-            } else if let Some((key, _)) = line.split_once('=') {
-                if !line.starts_with('#') {
-                    keys.push(format!("{section}.{}", key.trim()));
-                }
+            } else if let Some((key, _)) = line.split_once('=')
+                && !line.starts_with('#')
+            {
+                keys.push(format!("{section}.{}", key.trim()));
             }
         }
         assert!(keys.len() > 40, "parsed only {keys:?}");
@@ -591,14 +716,14 @@ mod tests {
 
     #[test]
     fn shipped_defaults_load_and_match_product_defaults() {
-        let s = Settings::load(&config_dir(), "none").expect("defaults load");
+        let s = Settings::load(&config_dir(), "local").expect("defaults load");
         assert_eq!(s.criteria, Thresholds::default());
         assert_eq!(s.calendar().unwrap(), MeetingCalendar::default());
     }
 
     #[test]
     fn vpg_defaults_load_and_bad_values_name_the_key() {
-        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        let mut s = Settings::load(&config_dir(), "local").expect("defaults load");
         let weekly = s.vpg_weekly().unwrap();
         assert_eq!(weekly.weekday, Weekday::Thu);
         assert_eq!(weekly.publish_days_before, 1);
@@ -625,7 +750,7 @@ mod tests {
 
     #[test]
     fn retention_must_outlast_the_longest_criteria_window() {
-        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        let mut s = Settings::load(&config_dir(), "local").expect("defaults load");
         assert_eq!(s.retention.days, 730);
         s.retention.days = 90;
         let err = s.check_retention().unwrap_err().to_string();
@@ -648,7 +773,7 @@ mod tests {
 
     #[test]
     fn a_broker_ca_file_needs_an_amqps_url() {
-        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        let mut s = Settings::load(&config_dir(), "local").expect("defaults load");
         assert_eq!(s.broker.tls_ca_file(), None);
         s.broker.tls_ca_file = Some("".into());
         assert_eq!(s.broker.tls_ca_file(), None);
@@ -668,7 +793,7 @@ mod tests {
 
     #[test]
     fn the_http_token_is_off_by_default_and_never_printed() {
-        let mut s = Settings::load(&config_dir(), "none").expect("defaults load");
+        let mut s = Settings::load(&config_dir(), "local").expect("defaults load");
         assert_eq!(s.http.token(), None);
         assert_eq!(s.http.bind.to_string(), "127.0.0.1:8080");
         s.http.token = Some("a-secret-token-of-some-length".into());
@@ -677,5 +802,91 @@ mod tests {
         assert!(printed.contains("[redacted]"));
         s.http.token = Some(String::new());
         assert_eq!(s.http.token(), None);
+    }
+
+    /// A config folder of the shipped defaults and one environment file.
+    fn folder_with(env_file: &str, content: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("vemt-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(config_dir().join("default.toml"), dir.join("default.toml")).unwrap();
+        std::fs::write(dir.join(env_file), content).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_unknown_app_env_is_refused_naming_the_file_looked_for() {
+        let err = Settings::load(&config_dir(), "prod")
+            .unwrap_err()
+            .to_string();
+        let looked_for = config_dir().join("prod.toml");
+        assert!(
+            err.contains(&format!("looked for {}", looked_for.display())),
+            "{err}"
+        );
+        assert!(err.contains("production, test"), "{err}");
+        assert!(err.contains("`local` runs on default.toml alone"), "{err}");
+        Settings::load(&config_dir(), "local").expect("local needs no file");
+        Settings::load(&config_dir(), "test").expect("test has its file");
+    }
+
+    #[test]
+    fn a_secret_in_a_file_is_refused_naming_the_variable_to_use() {
+        let dir = folder_with("staging.toml", "[http]\ntoken = \"0123456789abcdef0123\"\n");
+        let err = Settings::load(&dir, "staging").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "setting `http.token` is a secret and must not be in a file: remove it from {} \
+                 and set VEMT__HTTP__TOKEN in the environment instead",
+                dir.join("staging.toml").display()
+            )
+        );
+        let dir = folder_with(
+            "staging.toml",
+            "[email.govuk_notify]\napi_key = \"key-00000000-0000-0000-0000-000000000000-00000000-0000-0000-0000-000000000000\"\n",
+        );
+        let err = Settings::load(&dir, "staging").unwrap_err().to_string();
+        assert!(err.contains("VEMT__EMAIL__GOVUK_NOTIFY__API_KEY"), "{err}");
+        // A URL with a password, in an environment's file.
+        let dir = folder_with(
+            "staging.toml",
+            "[database]\nurl = \"postgres://vemt:hunter2@db.example/vemt\"\n",
+        );
+        let err = Settings::load(&dir, "staging").unwrap_err().to_string();
+        assert!(err.contains("set VEMT__DATABASE__URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        // Without one it is fine (the password comes from elsewhere).
+        let dir = folder_with(
+            "staging.toml",
+            "[broker]\nurl = \"amqps://rabbit.example:5671/%2f\"\n",
+        );
+        let s = Settings::load(&dir, "staging").expect("no password, no secret");
+        assert_eq!(s.broker.url, "amqps://rabbit.example:5671/%2f");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        let env = [
+            ("VEMT__HTTP__TOKEN", "0123456789abcdef0123"),
+            ("VEMT__DATABASE__URL", "postgres://vemt:pw@db.example/vemt"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let s = Settings::load_with_env(&config_dir(), "production", Some(env)).unwrap();
+        assert_eq!(s.http.token(), Some("0123456789abcdef0123"));
+        assert_eq!(s.database.url, "postgres://vemt:pw@db.example/vemt");
+        assert_eq!(
+            env_var("email.govuk_notify.api_key"),
+            "VEMT__EMAIL__GOVUK_NOTIFY__API_KEY"
+        );
+        assert_eq!(
+            setting_key("VEMT__EMAIL__GOVUK_NOTIFY__API_KEY").as_deref(),
+            Some("email.govuk_notify.api_key")
+        );
+        assert_eq!(setting_key("APP_ENV"), None);
+        assert!(has_password("amqp://guest:guest@127.0.0.1:5672/%2f"));
+        assert!(!has_password("amqps://rabbit.example:5671/%2f"));
+        assert!(!has_password("postgres://vemt@db/vemt"));
     }
 }

@@ -651,10 +651,10 @@ impl DeadLetters {
             while let Some(delivery) = pass.next().await? {
                 let dead = DeadLetter::of(&delivery);
                 let id = dead.id();
-                if let Target::Id(wanted) = target {
-                    if id.as_deref() != Some(wanted.as_str()) {
-                        continue;
-                    }
+                if let Target::Id(wanted) = target
+                    && id.as_deref() != Some(wanted.as_str())
+                {
+                    continue;
                 }
                 // Back already, refused again: left for the operator.
                 if dead.header(REPLAY_PASS_HEADER).as_deref() == Some(mark.as_str())

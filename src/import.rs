@@ -233,7 +233,7 @@ pub async fn import_file(
         imported += new;
         skipped += held;
         bar.set_position(batch.end_byte);
-        bar.set_message(format!("{imported} imported, {skipped} skipped"));
+        bar.set_message(progress_message(imported, skipped));
     }
     let tally = reading.await.context("the file reader panicked")??;
     bar.finish_and_clear();
@@ -253,14 +253,24 @@ fn progress_bar(visible: bool, bytes: u64) -> anyhow::Result<ProgressBar> {
         return Ok(ProgressBar::hidden());
     }
     let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {percent:>3}% {msg}, eta {eta}",
-        )
-        .context("progress bar template")?
-        .progress_chars("=> "),
-    );
+    bar.set_style(progress_style()?);
+    // The first frame reads as every later one.
+    bar.set_message(progress_message(0, 0));
     Ok(bar)
+}
+
+/// Fixed widths before the message, so that nothing moves as the counts
+/// grow: a wide bar would shrink with every digit the message gains.
+const PROGRESS_TEMPLATE: &str = "{elapsed_precise} [{bar:40}] {percent:>3}% eta {eta:>4}  {msg}";
+
+fn progress_style() -> anyhow::Result<ProgressStyle> {
+    Ok(ProgressStyle::with_template(PROGRESS_TEMPLATE)
+        .context("progress bar template")?
+        .progress_chars("=> "))
+}
+
+fn progress_message(imported: u64, skipped: u64) -> String {
+    format!("{imported} imported, {skipped} skipped")
 }
 
 // ---- reading: bytes to checked reports, on a blocking thread ----
@@ -388,11 +398,110 @@ fn read_file(
     sink.finish(end)
 }
 
-fn read_csv(file: File, options: &ImportOptions, sink: &mut Sink) -> anyhow::Result<u64> {
+/// The byte-offsets of the newlines a reader has passed, shared with the
+/// code that numbers records: the csv crate's own line count is one short
+/// per record in files with CRLF line ends, so lines are counted here from
+/// the bytes themselves, the same way for LF, CRLF and a leading BOM.
+#[derive(Clone, Default)]
+struct Newlines(std::rc::Rc<std::cell::RefCell<NewlineState>>);
+
+struct NewlineState {
+    /// Newlines read ahead but not yet passed by a record: offset, and
+    /// whether the line they end is blank (nothing, or a lone CR).
+    ahead: std::collections::VecDeque<(u64, bool)>,
+    /// Newlines before the last record numbered.
+    passed: u64,
+    /// Bytes read so far.
+    read: u64,
+    /// Whether the line being read is blank so far.
+    blank: bool,
+}
+
+impl Default for NewlineState {
+    fn default() -> Self {
+        Self {
+            ahead: Default::default(),
+            passed: 0,
+            read: 0,
+            blank: true,
+        }
+    }
+}
+
+impl Newlines {
+    /// The 1-based line on which a record the csv crate says starts at
+    /// `offset` has its first byte. The crate ends a record at a CR, so
+    /// with CRLF its next record "starts" at the LF; and blank lines before
+    /// a record are counted into it: both are passed over here. Offsets
+    /// must not go backwards.
+    fn line_at(&self, offset: u64) -> u64 {
+        let mut state = self.0.borrow_mut();
+        while let Some(&(at, blank)) = state.ahead.front() {
+            if at > offset && !blank {
+                break;
+            }
+            state.ahead.pop_front();
+            state.passed += 1;
+        }
+        state.passed + 1
+    }
+}
+
+/// A reader that records where the newlines are in what it reads.
+struct CountingReader<R> {
+    inner: R,
+    newlines: Newlines,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut state = self.newlines.0.borrow_mut();
+        let start = state.read;
+        for (i, byte) in buf[..n].iter().enumerate() {
+            match byte {
+                b'\n' => {
+                    let blank = state.blank;
+                    state.ahead.push_back((start + i as u64, blank));
+                    state.blank = true;
+                }
+                b'\r' => {}
+                _ => state.blank = false,
+            }
+        }
+        state.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The UTF-8 byte order mark some exports (Excel's "CSV UTF-8") begin with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+fn read_csv(
+    file: impl std::io::Read,
+    options: &ImportOptions,
+    sink: &mut Sink,
+) -> anyhow::Result<u64> {
+    let newlines = Newlines::default();
+    let mut input = BufReader::with_capacity(
+        1 << 16,
+        CountingReader {
+            inner: file,
+            newlines: newlines.clone(),
+        },
+    );
+    // The BOM is not part of the first column's name. Its bytes are
+    // counted in the offsets all the same (the progress bar's total is the
+    // file's size).
+    let bom = input.fill_buf()?.starts_with(BOM);
+    if bom {
+        input.consume(BOM.len());
+    }
+    let skipped = if bom { BOM.len() as u64 } else { 0 };
     let mut reader = csv::ReaderBuilder::new()
         // A short or long row is one bad row, not the end of the import.
         .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 16, file));
+        .from_reader(input);
     let header = reader
         .byte_headers()
         .context("line 1: the CSV header cannot be read")?
@@ -404,17 +513,18 @@ fn read_csv(file: File, options: &ImportOptions, sink: &mut Sink) -> anyhow::Res
         let more = reader.read_byte_record(&mut record).with_context(|| {
             format!(
                 "line {}: the CSV file cannot be read",
-                reader.position().line()
+                newlines.line_at(reader.position().byte() + skipped)
             )
         })?;
         if !more {
             break;
         }
-        let line = record.position().map_or(0, |p| p.line());
+        let start = record.position().map_or(0, |p| p.byte()) + skipped;
+        let line = newlines.line_at(start);
         let parsed = layout.row(&record, options);
-        sink.take(line, parsed, reader.position().byte())?;
+        sink.take(line, parsed, reader.position().byte() + skipped)?;
     }
-    Ok(reader.position().byte())
+    Ok(reader.position().byte() + skipped)
 }
 
 /// Which header position holds which column.
@@ -511,7 +621,11 @@ impl CsvLayout {
     }
 }
 
-fn read_jsonl(file: File, options: &ImportOptions, sink: &mut Sink) -> anyhow::Result<u64> {
+fn read_jsonl(
+    file: impl std::io::Read,
+    options: &ImportOptions,
+    sink: &mut Sink,
+) -> anyhow::Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut buffer = Vec::new();
     let (mut line, mut offset) = (0u64, 0u64);
@@ -525,7 +639,10 @@ fn read_jsonl(file: File, options: &ImportOptions, sink: &mut Sink) -> anyhow::R
         }
         line += 1;
         offset += read as u64;
-        let text = buffer.trim_ascii();
+        let mut text = buffer.trim_ascii();
+        if line == 1 {
+            text = text.strip_prefix(BOM).unwrap_or(text).trim_ascii();
+        }
         if text.is_empty() {
             continue;
         }
@@ -1083,5 +1200,120 @@ mod tests {
         assert_eq!(changed_at(&open, now()), open.reported_missing_at);
         let early = open.reported_missing_at - chrono::Duration::hours(1);
         assert_eq!(changed_at(&open, early), early);
+    }
+
+    /// The rejections of reading `bytes` (every row here is refused, so no
+    /// batch is sent).
+    fn rejections_of(bytes: &[u8], format: Format) -> Vec<String> {
+        let (batches, _held) = mpsc::channel(8);
+        let options = ImportOptions::new(
+            format,
+            chrono::Utc::now(),
+            crate::domain::criteria::Thresholds::default(),
+        );
+        let mut sink = Sink {
+            batches,
+            rows: Vec::new(),
+            batch_rows: 1000,
+            tally: Tally::default(),
+            rejects: None,
+        };
+        let end = match format {
+            Format::Csv => read_csv(bytes, &options, &mut sink).unwrap(),
+            Format::Jsonl => read_jsonl(bytes, &options, &mut sink).unwrap(),
+        };
+        assert_eq!(
+            end,
+            bytes.len() as u64,
+            "the whole file, for the progress bar"
+        );
+        let tally = sink.finish(end).unwrap();
+        tally
+            .first_rejections
+            .iter()
+            .map(|r| format!("{}: {}", r.line, r.field))
+            .collect()
+    }
+
+    /// The same file with LF, CRLF, BOM + LF and BOM + CRLF: the same lines.
+    fn four_ways(lines: &[&str]) -> Vec<(&'static str, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (name, bom, end) in [
+            ("LF", false, "\n"),
+            ("CRLF", false, "\r\n"),
+            ("BOM+LF", true, "\n"),
+            ("BOM+CRLF", true, "\r\n"),
+        ] {
+            let mut bytes = if bom { BOM.to_vec() } else { Vec::new() };
+            for line in lines {
+                bytes.extend_from_slice(line.as_bytes());
+                bytes.extend_from_slice(end.as_bytes());
+            }
+            out.push((name, bytes));
+        }
+        out
+    }
+
+    #[test]
+    fn csv_rejections_name_the_right_line_with_lf_crlf_and_a_bom() {
+        let header: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        let header = header.join(",");
+        let mut good = cells();
+        let good_row = good.join(",");
+        good[0] = "\"CP-\nTWO-LINES\"".into();
+        let split_row = good.join(",");
+        let lines = [
+            header.as_str(),
+            "short,row",         // line 2
+            good_row.as_str(),   // line 3: a good row would be sent...
+            split_row.as_str(),  // lines 4-5: a quoted field over two lines
+            "another,short,row", // line 6
+            "",                  // line 7: blank, skipped by csv
+            "last,short",        // line 8
+        ];
+        for (name, bytes) in four_ways(&lines) {
+            let shown = rejections_of(&bytes, Format::Csv);
+            assert_eq!(
+                shown,
+                ["2: row", "4: episode_id", "6: row", "8: row"],
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn jsonl_rejections_name_the_right_line_with_lf_crlf_and_a_bom() {
+        let lines = [
+            "{\"episode_id\": \"CP-1\"}",
+            "not json",
+            "",
+            "{\"type\": 3}",
+        ];
+        for (name, bytes) in four_ways(&lines) {
+            let shown = rejections_of(&bytes, Format::Jsonl);
+            assert_eq!(shown.len(), 3, "{name}: {shown:?}");
+            assert!(
+                shown[0].starts_with("1: $."),
+                "{name}: the BOM is not JSON: {shown:?}"
+            );
+            assert_eq!(&shown[1], "2: $", "{name}");
+            assert!(shown[2].starts_with("4: "), "{name}: {shown:?}");
+        }
+    }
+
+    #[test]
+    fn the_progress_bar_starts_with_its_counts_and_keeps_its_width() {
+        progress_style().expect("the template is valid");
+        assert!(!PROGRESS_TEMPLATE.contains("wide_"), "a fixed-width bar");
+        let msg = PROGRESS_TEMPLATE.find("{msg}").unwrap();
+        assert!(
+            PROGRESS_TEMPLATE[msg..].trim_end() == "{msg}",
+            "the growing message is last"
+        );
+        assert!(progress_bar(false, 10).unwrap().is_hidden());
+        let bar = ProgressBar::with_draw_target(Some(10), ProgressDrawTarget::hidden());
+        bar.set_style(progress_style().unwrap());
+        bar.set_message(progress_message(0, 0));
+        assert_eq!(bar.message(), "0 imported, 0 skipped");
     }
 }

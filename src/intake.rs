@@ -478,13 +478,13 @@ impl Intake {
         ) else {
             return Ok(true);
         };
-        if item.needs_trigger_plan_request() {
-            if let Some(subject) = self.request_subject(conn, &row, &episodes).await? {
-                effects.push(Effect::TriggerPlanRequest(
-                    queue::trigger_plan_copy_request(subject, &meeting),
-                ));
-                item.trigger_plan_requested = true;
-            }
+        if item.needs_trigger_plan_request()
+            && let Some(subject) = self.request_subject(conn, &row, &episodes).await?
+        {
+            effects.push(Effect::TriggerPlanRequest(
+                queue::trigger_plan_copy_request(subject, &meeting),
+            ));
+            item.trigger_plan_requested = true;
         }
         if held.as_ref() != Some(&item) {
             agenda::save(conn, &meeting, child, &item).await?;

@@ -12,13 +12,14 @@ use vemt::templates::Templates;
 
 /// The VEMT missing-children integration service.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about, after_help = vemt::exit::HELP)]
 struct Cli {
     /// Folder holding default.toml and {APP_ENV}.toml.
     #[arg(long, env = "VEMT_CONFIG_DIR", default_value = "config", global = true)]
     config_dir: PathBuf,
-    /// Which environment file to layer over the defaults.
-    #[arg(long, env = "APP_ENV", default_value = "local", global = true)]
+    /// Which environment file ({APP_ENV}.toml) to layer over the defaults;
+    /// it must exist, except for `local` (the defaults alone).
+    #[arg(long, env = "APP_ENV", default_value = vemt::config::DEFAULT_APP_ENV, global = true)]
     app_env: String,
     #[command(subcommand)]
     command: Command,
@@ -30,6 +31,10 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Ask the running service's /readyz (on this host, at http.bind's
+    /// port) and exit 0 when it is ready, 1 when not: the container's
+    /// HEALTHCHECK, as the image has no HTTP client.
+    Healthcheck,
     /// Publish CloudEvents, one JSON object a line, to the inbound exchange
     /// as the configured broker user (to try the service; dead letters are
     /// replayed with `dead-letters replay`).
@@ -61,8 +66,8 @@ enum Command {
         format: AgendaFormat,
     },
     /// Backfill historical police missing episodes from a CSV export or a
-    /// JSONL file (README "Import"): highest revision wins, no effects sent.
-    /// Applies the migrations first. Exits 2 when rows were rejected.
+    /// JSONL file (docs/import.md): highest revision wins, no effects sent.
+    /// Applies the migrations first. Exits 4 when rows were rejected.
     Import {
         /// The file: columns as documented (CSV), or one episode's `data`
         /// or whole CloudEvent a line (JSONL).
@@ -84,6 +89,7 @@ enum Command {
     /// with no database or broker, and print the Wednesday agendas and the
     /// effects it would produce (to try the criteria on past data). The
     /// text names children by id only; the JSON holds the agendas whole.
+    /// Exits 4 when lines were refused (after printing everything else).
     Simulate {
         /// A JSONL file of CloudEvents, applied in order of their `time`.
         file: PathBuf,
@@ -207,12 +213,48 @@ fn parse_meeting_date(raw: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| "must be a date YYYY-MM-DD".to_owned())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// `vemt --version`: the crate version and the git revision built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("VEMT_GIT_REVISION"),
+    ")"
+);
+
+/// What a command that ran to its end reports: everything done, or the
+/// input partly refused.
+enum Done {
+    All,
+    Refused,
+}
+
+fn main() -> std::process::ExitCode {
+    use vemt::exit;
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("Error: cannot start the async runtime: {err}");
+            return exit::FAILURE.into();
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
+        Ok(Done::All) => exit::SUCCESS,
+        Ok(Done::Refused) => exit::REFUSED,
+        Err(err) => {
+            // The same text as anyhow's report from `main`, one cause a line.
+            eprintln!("Error: {err:?}");
+            exit::code(&err)
+        }
+    };
+    code.into()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Done> {
     let settings = Settings::load(&cli.config_dir, &cli.app_env)
         .with_context(|| format!("loading settings from {}", cli.config_dir.display()))?;
     vemt::telemetry::init(settings.telemetry.format);
+    let mut done = Done::All;
     match cli.command {
         Command::Migrate => {
             let pool = vemt::store::connect(&settings.database).await?;
@@ -223,12 +265,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Publish { file } => publish(&settings, &file).await?,
+        Command::Healthcheck => healthcheck(&settings).await?,
         Command::DeadLetters { command } => dead_letters(&settings, command).await?,
         Command::Simulate {
             file,
             format,
             until,
-        } => simulate(&settings, &file, format, until)?,
+        } => done = simulate(&settings, &file, format, until)?,
         Command::Agenda {
             meeting: AgendaMeeting::Review,
             date,
@@ -243,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
             file,
             format,
             rejects,
-        } => import(&settings, &file, format, rejects).await?,
+        } => done = import(&settings, &file, format, rejects).await?,
         Command::Meeting { change } => {
             let pool = vemt::store::connect(&settings.database).await?;
             vemt::store::MIGRATOR
@@ -272,7 +315,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
     }
-    Ok(())
+    Ok(done)
 }
 
 /// Publishes each line of `file` with publisher confirms, routed by its
@@ -321,6 +364,23 @@ async fn publish(settings: &Settings, file: &std::path::Path) -> anyhow::Result<
     }
     broker::close(&connection).await;
     tracing::info!(published, exchange = %b.inbound_exchange, "published");
+    Ok(())
+}
+
+/// `vemt healthcheck`: GET /readyz on the loopback address at the bound port.
+async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{}/readyz", settings.http.bind.port());
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("no answer from {url}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {body}");
+    println!("{body}");
     Ok(())
 }
 
@@ -433,7 +493,7 @@ fn simulate(
     file: &std::path::Path,
     format: SimulateFormat,
     until: Option<chrono::DateTime<chrono::Utc>>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Done> {
     use std::io::Write as _;
     use vemt::simulate;
     let text =
@@ -453,7 +513,16 @@ fn simulate(
         .lock()
         .write_all(out.as_bytes())
         .context("writing to stdout")?;
-    Ok(())
+    if run.refused.is_empty() {
+        Ok(Done::All)
+    } else {
+        eprintln!(
+            "{} line(s) refused: listed in the output; exit code {}",
+            run.refused.len(),
+            vemt::exit::REFUSED
+        );
+        Ok(Done::Refused)
+    }
 }
 
 /// `vemt import`: the summary to stdout; the progress bar only on a
@@ -463,7 +532,7 @@ async fn import(
     file: &std::path::Path,
     format: Option<ImportFormat>,
     rejects: Option<PathBuf>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Done> {
     use std::io::IsTerminal as _;
     use vemt::import::{Format, ImportOptions};
     let format = match format {
@@ -490,11 +559,12 @@ async fn import(
     if let Some(rejects) = rejects {
         println!("all rejections written to {}", rejects.display());
     }
-    if summary.rejected > 0 {
-        std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
-        std::process::exit(2);
-    }
-    Ok(())
+    std::io::Write::flush(&mut std::io::stdout()).context("writing to stdout")?;
+    Ok(if summary.rejected > 0 {
+        Done::Refused
+    } else {
+        Done::All
+    })
 }
 
 /// `vemt agenda`: the same renderers as the HTTP views, to stdout.

@@ -14,6 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
@@ -23,7 +24,7 @@ use crate::domain::quality::DataQualityFlag;
 use crate::intake::Outcome;
 use crate::notify::DeliveryStatus;
 
-/// The inbound types of the v1 contract (CONTRACT.md), for bounding labels.
+/// The inbound types of the v1 contract (docs/asyncapi.yaml), for bounding labels.
 pub const INBOUND_TYPES: [&str; 7] = [
     "police.missing-episode.v1",
     "lcs.child.v1",
@@ -101,10 +102,29 @@ pub struct StoredState {
     pub missing_review_items: Option<i64>,
     pub vpg_weekly_items: Option<i64>,
     pub vpg_monthly_items: Option<i64>,
+    /// Seconds the latest due collation is late (0 when done or not due).
+    pub collation_overdue_seconds: f64,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+}
+
+/// The crate version and the git revision it was built from (`unknown`
+/// when built outside a git checkout without `VEMT_GIT_REVISION`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = env!("VEMT_GIT_REVISION");
+
+/// The reasons an acknowledged event changed nothing (`ignored_reason`).
+const IGNORED_REASONS: [&str; 3] = ["duplicate", "old_revision", "already_recorded"];
 
 pub struct Metrics {
     registry: Registry,
+    /// `process_*`, without the `vemt_` prefix (the names every
+    /// Prometheus client uses).
+    process: Registry,
     events_consumed: Family<TypeLabel, Counter>,
     events_applied: Family<TypeLabel, Counter>,
     events_ignored: Family<IgnoredLabels, Counter>,
@@ -119,6 +139,7 @@ pub struct Metrics {
     outbox_pending: Gauge,
     outbox_oldest_pending: Gauge<f64, AtomicU64>,
     outbox_failed: Gauge,
+    collation_overdue: Gauge<f64, AtomicU64>,
     agenda_items: Family<AgendaLabel, Gauge>,
     data_quality_flags: Family<FlagLabel, Gauge>,
     broker_connected: Gauge,
@@ -246,10 +267,17 @@ impl Metrics {
             "Effects permanently failed (kept, never retried)",
             outbox_failed.clone(),
         );
+        let collation_overdue = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "collation_overdue",
+            "How late the collation of the latest meeting whose collation time has passed is; 0 when it is done",
+            Unit::Seconds,
+            collation_overdue.clone(),
+        );
         let agenda_items = Family::default();
         registry.register(
             "agenda_items",
-            "Items on the latest published agenda of each kind",
+            "Items on the latest published agenda of each kind (0 before the first)",
             agenda_items.clone(),
         );
         let data_quality_flags = Family::default();
@@ -276,8 +304,55 @@ impl Metrics {
             "Rows deleted as past the retention period (R8.6), by table",
             retention_deleted.clone(),
         );
+        registry.register(
+            "build",
+            "The running build: crate version and git revision",
+            Info::new(BuildLabels {
+                version: VERSION,
+                revision: REVISION,
+            }),
+        );
+        // Every series whose labels are known in advance exists from the
+        // start at 0, so that `increase()` and `rate()` see the first
+        // occurrence. Only `events_dead_lettered` waits: its reason label
+        // is the broken rule.
+        let with_unknown = || INBOUND_TYPES.iter().copied().chain([UNKNOWN_TYPE]);
+        for r#type in with_unknown() {
+            let label = TypeLabel { r#type };
+            drop(events_consumed.get_or_create(&label));
+            drop(events_applied.get_or_create(&label));
+            drop(events_failed.get_or_create(&label));
+            drop(events_dead_letter_fallback.get_or_create(&label));
+            drop(processing.get_or_create(&label));
+            for reason in IGNORED_REASONS {
+                drop(events_ignored.get_or_create(&IgnoredLabels { r#type, reason }));
+            }
+        }
+        for r#type in OUTBOUND_TYPES.iter().copied().chain([UNKNOWN_TYPE]) {
+            drop(effects_published.get_or_create(&TypeLabel { r#type }));
+        }
+        for kind in [
+            AgendaKind::MissingReview,
+            AgendaKind::VpgWeekly,
+            AgendaKind::VpgMonthly,
+        ] {
+            drop(agenda_items.get_or_create(&AgendaLabel {
+                agenda: kind.as_str(),
+            }));
+        }
+        for table in crate::retention::TABLES {
+            drop(retention_deleted.get_or_create(&TableLabel { table }));
+        }
+        for flag in DataQualityFlag::ALL {
+            drop(data_quality_flags.get_or_create(&FlagLabel {
+                flag: flag.as_str(),
+            }));
+        }
+        let mut process = Registry::default();
+        process.register_collector(Box::new(crate::process_metrics::ProcessCollector));
         Self {
             registry,
+            process,
             events_consumed,
             events_applied,
             events_ignored,
@@ -292,6 +367,7 @@ impl Metrics {
             outbox_pending,
             outbox_oldest_pending,
             outbox_failed,
+            collation_overdue,
             agenda_items,
             data_quality_flags,
             broker_connected,
@@ -402,13 +478,13 @@ impl Metrics {
         self.outbox_oldest_pending
             .set(s.outbox_oldest_pending_seconds.unwrap_or(0.0).max(0.0));
         self.outbox_failed.set(s.outbox_failed);
+        self.collation_overdue.set(s.collation_overdue_seconds);
         for (kind, items) in [
             (AgendaKind::MissingReview, s.missing_review_items),
             (AgendaKind::VpgWeekly, s.vpg_weekly_items),
             (AgendaKind::VpgMonthly, s.vpg_monthly_items),
         ] {
-            // An agenda never published has no series rather than a 0
-            // that would read as "published, empty".
+            // An agenda never published keeps 0.
             if let Some(items) = items {
                 self.agenda_items
                     .get_or_create(&AgendaLabel {
@@ -438,9 +514,12 @@ impl Metrics {
 
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut text = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let _ = encode_registry(&mut text, &self.registry)
+            .and_then(|()| encode_registry(&mut text, &self.process))
+            .and_then(|()| encode_eof(&mut text));
         text
     }
 }
@@ -609,6 +688,7 @@ mod tests {
             missing_review_items: Some(4),
             vpg_weekly_items: None,
             vpg_monthly_items: Some(0),
+            collation_overdue_seconds: 90.0,
         }));
         metrics.set_broker_connected(true);
         let text = metrics.encode();
@@ -618,12 +698,13 @@ mod tests {
             "vemt_outbox_failed 1",
             r#"vemt_agenda_items{agenda="missing_review"} 4"#,
             r#"vemt_agenda_items{agenda="vpg_monthly"} 0"#,
+            r#"vemt_agenda_items{agenda="vpg_weekly"} 0"#,
+            "vemt_collation_overdue_seconds 90.0",
             "vemt_database_up 1",
             "vemt_broker_connected 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
-        assert!(!text.contains("vpg_weekly"), "never published: no series");
         metrics.set_stored(None);
         let text = metrics.encode();
         assert!(text.contains("vemt_database_up 0"));
@@ -657,5 +738,79 @@ mod tests {
         let text = metrics.encode();
         assert!(text.contains(r#"vemt_email_delivery_total{status="permanent-failure"} 1"#));
         assert!(!text.contains("sending"), "only final statuses are counted");
+    }
+
+    /// Every family but the dead letters (whose reason is the broken rule)
+    /// has its series at 0 from the start, so the first occurrence is an
+    /// increase an alert sees.
+    #[test]
+    fn every_series_with_known_labels_is_exported_at_zero_from_the_start() {
+        let text = Metrics::new().encode();
+        for t in INBOUND_TYPES.iter().chain(&[UNKNOWN_TYPE]) {
+            for name in [
+                "vemt_events_consumed_total",
+                "vemt_events_applied_total",
+                "vemt_events_failed_total",
+                "vemt_events_dead_letter_fallback_total",
+                "vemt_event_processing_duration_seconds_count",
+            ] {
+                let line = format!(r#"{name}{{type="{t}"}} 0"#);
+                assert!(text.contains(&line), "{line} missing from\n{text}");
+            }
+            for reason in IGNORED_REASONS {
+                let line =
+                    format!(r#"vemt_events_ignored_total{{type="{t}",reason="{reason}"}} 0"#);
+                assert!(text.contains(&line), "{line} missing");
+            }
+        }
+        for t in OUTBOUND_TYPES {
+            let line = format!(r#"vemt_effects_published_total{{type="{t}"}} 0"#);
+            assert!(text.contains(&line), "{line} missing");
+        }
+        for table in crate::retention::TABLES {
+            let line = format!(r#"vemt_retention_deleted_total{{table="{table}"}} 0"#);
+            assert!(text.contains(&line), "{line} missing");
+        }
+        for line in [
+            r#"vemt_agenda_items{agenda="missing_review"} 0"#,
+            "vemt_notify_emails_sent_total 0",
+            "vemt_notify_emails_failed_total 0",
+            "vemt_outbox_pending 0",
+            "vemt_outbox_oldest_pending_age_seconds 0.0",
+            "vemt_collation_overdue_seconds 0.0",
+            "vemt_broker_connected 0",
+            "vemt_database_up 0",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        assert_eq!(text.matches("# EOF").count(), 1);
+    }
+
+    #[test]
+    fn build_info_and_process_metrics_are_exported() {
+        let text = Metrics::new().encode();
+        let build = format!(
+            r#"vemt_build_info{{version="{}",revision="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION"),
+            REVISION
+        );
+        assert!(text.contains(&build), "{build} missing from\n{text}");
+        assert!(!REVISION.is_empty());
+        if cfg!(target_os = "linux") {
+            for name in [
+                "process_cpu_seconds_total ",
+                "process_resident_memory_bytes ",
+                "process_virtual_memory_bytes ",
+                "process_open_fds ",
+                "process_max_fds ",
+                "process_start_time_seconds ",
+            ] {
+                assert!(
+                    text.lines().any(|l| l.starts_with(name)),
+                    "{name} missing from\n{text}"
+                );
+            }
+        }
     }
 }

@@ -26,6 +26,25 @@ use sqlx::{PgConnection, PgPool};
 /// How often the timer runs retention (the service's clock).
 pub const RUN_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// The tables retention deletes from, in the order it deletes: the metric
+/// `vemt_retention_deleted_total` has a series for each from the start.
+pub const TABLES: [&str; 14] = [
+    "agenda_items",
+    "collations",
+    "vpg_agendas",
+    "meeting_changes",
+    "review_outcomes",
+    "actions",
+    "vpg_decisions",
+    "episodes",
+    "return_home_interviews",
+    "trigger_plans",
+    "outbox",
+    "inbox",
+    "police_persons",
+    "children",
+];
+
 /// Rows deleted by one run, table by table, in the order deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged(pub Vec<(&'static str, u64)>);
@@ -141,6 +160,11 @@ pub async fn purge(pool: &PgPool, now: DateTime<Utc>, days: u32) -> anyhow::Resu
     purged.0.push(("police_persons", persons));
     purged.0.push(("children", children));
     tx.commit().await?;
+    debug_assert_eq!(
+        purged.0.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+        TABLES,
+        "retention::TABLES names every table purged, in order"
+    );
     Ok(purged)
 }
 

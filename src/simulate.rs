@@ -585,13 +585,13 @@ impl<'a> World<'a> {
         ) else {
             return true;
         };
-        if item.needs_trigger_plan_request() {
-            if let Some(subject) = self.request_subject(child, &episodes) {
-                effects.push(Effect::TriggerPlanRequest(
-                    queue::trigger_plan_copy_request(subject, &meeting),
-                ));
-                item.trigger_plan_requested = true;
-            }
+        if item.needs_trigger_plan_request()
+            && let Some(subject) = self.request_subject(child, &episodes)
+        {
+            effects.push(Effect::TriggerPlanRequest(
+                queue::trigger_plan_copy_request(subject, &meeting),
+            ));
+            item.trigger_plan_requested = true;
         }
         if held != Some(&item) {
             self.items
@@ -684,13 +684,12 @@ impl<'a> World<'a> {
             })
             .map(|held| held.meeting)
             .collect();
-        if let Some(latest) = self.calendar().latest_past_collation(now) {
-            if !due.iter().any(|m| m.date == latest.date)
-                && !self.collations.contains_key(&latest.date)
-                && self.first_received.is_some_and(|t| t < latest.collation_at)
-            {
-                due.push(latest);
-            }
+        if let Some(latest) = self.calendar().latest_past_collation(now)
+            && !due.iter().any(|m| m.date == latest.date)
+            && !self.collations.contains_key(&latest.date)
+            && self.first_received.is_some_and(|t| t < latest.collation_at)
+        {
+            due.push(latest);
         }
         due.sort_by_key(|m| m.date);
         due.dedup_by_key(|m| m.date);
@@ -1140,7 +1139,7 @@ mod tests {
     fn readme_block(readme: &str, marker: &str) -> String {
         let start = readme
             .find(marker)
-            .unwrap_or_else(|| panic!("README has no {marker}"));
+            .unwrap_or_else(|| panic!("docs/simulate.md has no {marker}"));
         let body = &readme[start..];
         let open = body
             .find("```text\n")
@@ -1150,14 +1149,14 @@ mod tests {
         body[open..open + close].to_owned()
     }
 
-    // The README can never go stale: its two blocks are what simulate prints
-    // for the shipped example with the shipped settings, and with
+    // docs/simulate.md can never go stale: its two blocks are what simulate
+    // prints for the shipped example with the shipped settings, and with
     // top_missing at 3 (R1.2).
     #[test]
-    fn the_readme_shows_what_simulate_prints_for_the_shipped_example() {
-        let settings = Settings::load(&root().join("config"), "none").expect("settings load");
+    fn the_simulate_guide_shows_what_simulate_prints_for_the_shipped_example() {
+        let settings = Settings::load(&root().join("config"), "local").expect("settings load");
         let text = std::fs::read_to_string(root().join("examples/simulate.jsonl")).unwrap();
-        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let readme = std::fs::read_to_string(root().join("docs/simulate.md")).unwrap();
         let mut options = Options::from_settings(&settings).unwrap();
         let defaults = render_text(&simulate(&text, &options).unwrap());
         assert_eq!(

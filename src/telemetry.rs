@@ -8,6 +8,8 @@
 //! enclosing span under `spans`. So a line from intake or store code, run
 //! inside the consumer's span, carries the event it belongs to.
 
+use std::io::IsTerminal as _;
+
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -36,12 +38,32 @@ pub fn untrusted(raw: &str, max: usize) -> String {
 }
 
 /// Installs the global subscriber on stderr; `RUST_LOG` sets the filter
-/// (default info).
+/// (default info). Pretty logs are coloured only on a terminal.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref());
+    let ansi = std::io::stderr().is_terminal();
     // `try_init` also routes the `log` crate's records here. A second init
     // (tests) keeps the first subscriber.
-    let _ = subscriber(format, filter, std::io::stderr).try_init();
+    let _ = subscriber_with_ansi(format, filter, std::io::stderr, ansi).try_init();
+}
+
+/// PostgreSQL's notices (such as "relation _sqlx_migrations already
+/// exists, skipping" on every migration run) are logged by sqlx at INFO;
+/// they are shown only at WARN and above unless `RUST_LOG` names sqlx.
+const QUIET_NOTICES: &str = "sqlx::postgres::notice=warn";
+
+/// The filter of `RUST_LOG` (`None`, empty or invalid: info), with sqlx's
+/// notices quieted unless it speaks of sqlx itself.
+pub fn filter(rust_log: Option<&str>) -> EnvFilter {
+    let spec = rust_log.map(str::trim).filter(|s| !s.is_empty());
+    let filter = spec
+        .and_then(|spec| EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    if spec.is_some_and(|spec| spec.contains("sqlx")) {
+        filter
+    } else {
+        filter.add_directive(QUIET_NOTICES.parse().expect("a valid directive"))
+    }
 }
 
 /// The subscriber `init` installs, writing to `writer`: tests capture the
@@ -54,8 +76,23 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    subscriber_with_ansi(format, filter, writer, false)
+}
+
+/// `subscriber`, with ANSI colour codes in pretty logs when `ansi` (never
+/// in JSON).
+pub fn subscriber_with_ansi<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    ansi: bool,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi && format == LogFormat::Pretty)
         .with_writer(writer);
     match format {
         LogFormat::Json => Box::new(
@@ -72,7 +109,25 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::untrusted;
+    use super::{filter, untrusted};
+
+    #[test]
+    fn sqlx_notices_are_quiet_unless_asked_for() {
+        assert_eq!(filter(None).to_string(), "sqlx::postgres::notice=warn,info");
+        assert!(
+            filter(Some("debug"))
+                .to_string()
+                .contains("sqlx::postgres::notice=warn")
+        );
+        assert_eq!(
+            filter(Some("info,sqlx=debug")).to_string(),
+            "sqlx=debug,info"
+        );
+        assert_eq!(
+            filter(Some("  ")).to_string(),
+            "sqlx::postgres::notice=warn,info"
+        );
+    }
 
     #[test]
     fn untrusted_values_are_escaped_and_bounded() {

@@ -200,10 +200,10 @@ fn every_message_type_has_its_channel_and_every_reference_resolves() {
 fn every_local_ref(value: &Value, visit: &mut dyn FnMut(&str)) {
     match value {
         Value::Object(map) => {
-            if let Some(Value::String(reference)) = map.get("$ref") {
-                if reference.starts_with('#') {
-                    visit(reference);
-                }
+            if let Some(Value::String(reference)) = map.get("$ref")
+                && reference.starts_with('#')
+            {
+                visit(reference);
             }
             map.values().for_each(|v| every_local_ref(v, visit));
         }

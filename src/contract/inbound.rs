@@ -291,10 +291,10 @@ fn envelope<'a>(root: &Object<'a>) -> Result<(Envelope, Object<'a>), Rejection> 
     let id = root.required("id")?.attribute(MAX_ID_CHARS)?;
     let source = root.required("source")?.attribute(MAX_SOURCE_CHARS)?;
     let event_type = root.required("type")?.attribute(MAX_TYPE_CHARS)?;
-    if let Some(content_type) = root.optional("datacontenttype") {
-        if content_type.string()? != "application/json" {
-            return Err(content_type.reject("must be application/json"));
-        }
+    if let Some(content_type) = root.optional("datacontenttype")
+        && content_type.string()? != "application/json"
+    {
+        return Err(content_type.reject("must be application/json"));
     }
     let time = root.optional("time").map(|f| f.timestamp()).transpose()?;
     let correlation_id = root

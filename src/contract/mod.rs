@@ -1,4 +1,4 @@
-//! The message contract (CONTRACT.md): the CloudEvents envelope, the inbound
+//! The message contract (docs/asyncapi.yaml): the CloudEvents envelope, the inbound
 //! payloads parsed into domain types, the outbound events, and the JSON
 //! Schemas of both (`docs/schemas/`, referenced by `docs/asyncapi.yaml`).
 

@@ -87,7 +87,7 @@ pub struct AgendaRhi {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// One child's item (CONTRACT.md, `agenda.missing-review.v1`).
+/// One child's item (docs/asyncapi.yaml, `agenda.missing-review.v1`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct AgendaItem {
     /// Null while no LCS child record is linked (unmatched).

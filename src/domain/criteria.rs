@@ -77,7 +77,7 @@ pub struct CountInWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
-    /// R1.2. Default 4 in 30 days: see the README for why not 3.
+    /// R1.2. Default 4 in 30 days: docs/rules.md says why not 3.
     pub top_missing: CountInWindow,
     /// R1.3.
     pub frequent_missing: CountInWindow,

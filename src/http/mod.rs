@@ -261,7 +261,14 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 async fn metrics(State(state): State<HttpState>) -> Response {
     let stored = async {
         let mut conn = state.pool.acquire().await?;
-        let stored = crate::store::metrics::read(&mut conn).await?;
+        let mut stored = crate::store::metrics::read(&mut conn).await?;
+        let calendar = state.agendas.calendar(&mut conn).await?;
+        stored.collation_overdue_seconds = crate::store::metrics::collation_overdue_seconds(
+            &mut conn,
+            &calendar,
+            state.clock.now(),
+        )
+        .await?;
         let flags = crate::store::metrics::data_quality_flags(&mut conn).await?;
         Ok::<_, sqlx::Error>((stored, flags))
     };

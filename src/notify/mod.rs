@@ -174,7 +174,7 @@ pub fn token(key: &ApiKey, now: DateTime<Utc>) -> jsonwebtoken::errors::Result<S
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(key.secret.as_bytes()),
+        &EncodingKey::from_secret(key.secret.as_bytes())?,
     )
 }
 
@@ -523,7 +523,7 @@ mod tests {
         validation.validate_exp = false;
         let claims = jsonwebtoken::decode::<Claims>(
             &jwt,
-            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &DecodingKey::from_secret(SECRET.as_bytes()).unwrap(),
             &validation,
         )
         .expect("signed with the secret")
@@ -538,7 +538,7 @@ mod tests {
         assert!(
             jsonwebtoken::decode::<Claims>(
                 &jwt,
-                &DecodingKey::from_secret(b"another secret"),
+                &DecodingKey::from_secret(b"another secret").unwrap(),
                 &validation
             )
             .is_err()

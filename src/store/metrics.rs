@@ -2,9 +2,12 @@
 //! trip, each part served by an index (pending and failed rows by their
 //! partial indexes, the latest agendas by their primary keys).
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
+use crate::domain::calendar::MeetingCalendar;
 use crate::metrics::StoredState;
+use crate::store::{collations, inbox};
 
 pub async fn read(conn: &mut PgConnection) -> sqlx::Result<StoredState> {
     // The weekly agenda counts the children it lists for discussion, as
@@ -35,7 +38,28 @@ pub async fn read(conn: &mut PgConnection) -> sqlx::Result<StoredState> {
         missing_review_items: row.missing_review_items,
         vpg_weekly_items: row.vpg_weekly_items,
         vpg_monthly_items: row.vpg_monthly_items,
+        collation_overdue_seconds: 0.0,
     })
+}
+
+/// Seconds since the collation of the latest meeting whose collation time
+/// has passed, when that meeting is not collated yet; 0 otherwise. The same
+/// test as `collation::collate_due`: a meeting before the service received
+/// anything is not owed an agenda.
+pub async fn collation_overdue_seconds(
+    conn: &mut PgConnection,
+    calendar: &MeetingCalendar,
+    now: DateTime<Utc>,
+) -> sqlx::Result<f64> {
+    let Some(latest) = calendar.latest_past_collation(now) else {
+        return Ok(0.0);
+    };
+    if collations::is_collated(conn, latest.date).await?
+        || !inbox::any_before(conn, latest.collation_at).await?
+    {
+        return Ok(0.0);
+    }
+    Ok((now - latest.collation_at).as_seconds_f64().max(0.0))
 }
 
 /// The data-quality flags on the items of the latest collated Wednesday

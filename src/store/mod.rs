@@ -57,7 +57,8 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .map_err(|err| refused(&options, &err))
 }
 
-/// The error for a connection PostgreSQL (or its certificate) refused.
+/// The error for a connection PostgreSQL (or its certificate) refused:
+/// the server (never the password), why, and what to check.
 fn refused(options: &PgConnectOptions, err: &sqlx::Error) -> anyhow::Error {
     let sslmode = match options.get_ssl_mode() {
         PgSslMode::Disable => "disable",
@@ -67,19 +68,53 @@ fn refused(options: &PgConnectOptions, err: &sqlx::Error) -> anyhow::Error {
         PgSslMode::VerifyCa => "verify-ca",
         PgSslMode::VerifyFull => "verify-full",
     };
-    let server = format!(
+    let endpoint = format!(
         "{}:{}/{} (sslmode={sslmode})",
         options.get_host(),
         options.get_port(),
         options.get_database().unwrap_or_default(),
     );
-    let err = err.to_string();
-    match crate::tls::explain(&err, "PostgreSQL", "database.url sslrootcert") {
-        Some(reason) => {
-            anyhow::anyhow!("cannot connect to PostgreSQL at {server}: {reason} ({err})")
+    // A server's error as PostgreSQL words it, without its source file and
+    // line (which read like a line of our configuration).
+    let text = match err.as_database_error() {
+        Some(db) => match db.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => err.to_string(),
+    };
+    let code = err
+        .as_database_error()
+        .and_then(|db| db.code().map(|c| c.into_owned()));
+    let (reason, check) = match crate::tls::explain(&text, "PostgreSQL", "database.url sslrootcert")
+    {
+        Some(reason) => (
+            format!("{reason} ({text})"),
+            "the server's certificate and the sslrootcert of VEMT__DATABASE__URL".to_owned(),
+        ),
+        None => {
+            let check = match code.as_deref() {
+                // invalid_password, invalid_authorization_specification
+                Some("28P01" | "28000") => "the user and password in VEMT__DATABASE__URL",
+                // invalid_catalog_name
+                Some("3D000") => {
+                    "the database name in VEMT__DATABASE__URL (or set VEMT__DATABASE__CREATE_IF_MISSING=true where the service may create it)"
+                }
+                Some("53300") => "the server's max_connections and database.max_connections",
+                _ => {
+                    "that PostgreSQL is running and reachable there, and the host and port of VEMT__DATABASE__URL (database.url)"
+                }
+            };
+            (text, check.to_owned())
         }
-        None => anyhow::anyhow!("cannot connect to PostgreSQL at {server}: {err}"),
+    };
+    crate::exit::Unreachable {
+        server: "PostgreSQL",
+        endpoint,
+        reason,
+        check,
     }
+    .into()
 }
 
 async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {

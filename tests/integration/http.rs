@@ -175,7 +175,7 @@ async fn meetings_and_the_agenda_as_json_and_csv() {
     assert_eq!(upcoming["meeting_at"], "2026-11-18T10:00:00Z");
     assert_eq!(upcoming["collation_at"], "2026-11-17T12:00:00Z");
 
-    // JSON: the fields of CONTRACT.md, item by item.
+    // JSON: the fields of docs/asyncapi.yaml, item by item.
     let agenda = agenda_json(&app).await;
     assert_eq!(agenda["meeting_date"], MEETING);
     assert!(agenda.get("collated_at").is_some());

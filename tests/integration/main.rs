@@ -3,8 +3,11 @@
 //! exchange and queue names). Quiet unless TEST_LOG is set.
 
 mod agenda_pages;
+mod cli;
 mod collation;
 mod dead_letters;
+mod dependencies;
+mod deploy;
 mod helpers;
 mod http;
 mod identity;

@@ -26,10 +26,13 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// The samples of one metric (name exactly, any labels).
+/// The samples of one metric (name exactly, any labels) that are not 0:
+/// every series whose labels are known in advance is exported from the
+/// start at 0, so these are the ones that counted something.
 fn of(samples: &BTreeMap<String, f64>, name: &str) -> BTreeMap<String, f64> {
     samples
         .iter()
+        .filter(|(_, value)| **value != 0.0)
         .filter(|(series, _)| series.as_str() == name || series.starts_with(&format!("{name}{{")))
         .map(|(s, v)| (s.clone(), *v))
         .collect()
@@ -74,6 +77,24 @@ async fn metrics_count_exactly_what_this_app_consumed_applied_ignored_dead_lette
     assert!(
         of(&before, "vemt_events_consumed_total").is_empty(),
         "a new app has counted nothing"
+    );
+    for series in [
+        r#"vemt_events_consumed_total{type="police.missing-episode.v1"}"#,
+        r#"vemt_events_failed_total{type="lcs.child.v1"}"#,
+        r#"vemt_effects_published_total{type="police.trigger-plan-request.v1"}"#,
+        "vemt_collation_overdue_seconds",
+    ] {
+        assert_eq!(
+            before.get(series),
+            Some(&0.0),
+            "{series} exported at 0 from the start"
+        );
+    }
+    assert!(
+        before
+            .keys()
+            .any(|s| s.starts_with("vemt_build_info{version=")),
+        "build info"
     );
 
     // An active VEMT case (listed on the weekly VPG agenda), then a

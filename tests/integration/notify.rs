@@ -52,7 +52,7 @@ impl NotifyChecks {
         validation.validate_exp = false;
         let claims = jsonwebtoken::decode::<Claims>(
             jwt,
-            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &DecodingKey::from_secret(SECRET.as_bytes()).unwrap(),
             &validation,
         )
         .map_err(|e| format!("signature: {e}"))?

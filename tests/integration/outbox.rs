@@ -1,5 +1,5 @@
 //! The relay: confirmed, persistent, mandatory; what no queue would take
-//! stays pending and is reported (CONTRACT.md).
+//! stays pending and is reported (docs/asyncapi.yaml).
 
 use chrono::Duration;
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
