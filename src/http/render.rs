@@ -238,6 +238,21 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The columns that name a child on both VPG agendas' CSV: LCS id, family
+/// name, given name, date of birth, police person ids.
+fn identity_cells(i: &VpgIdentity) -> [String; 5] {
+    [
+        i.lcs_person_id.as_str().into(),
+        i.family_name.clone(),
+        i.given_name.clone(),
+        i.date_of_birth.to_string(),
+        i.police_person_ids
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    ]
+}
 /// The weekly VPG agenda as CSV (RFC 4180, CRLF, formula guard).
 pub fn vpg_weekly_csv(agenda: &VpgWeeklyAgenda, preview: bool) -> String {
     let date = agenda.meeting_date.to_string();
@@ -262,28 +277,21 @@ pub fn vpg_weekly_csv(agenda: &VpgWeeklyAgenda, preview: bool) -> String {
         }
     }
     let who = |section: &str, i: &VpgIdentity, v: &Vemt| -> Vec<String> {
-        vec![
-            date.clone(),
-            section.into(),
-            i.lcs_person_id.as_str().into(),
-            i.family_name.clone(),
-            i.given_name.clone(),
-            i.date_of_birth.to_string(),
-            i.police_person_ids
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            v.status.as_str().into(),
-            v.category
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_default(),
-            v.risk_level
-                .map(|r| r.as_str().to_owned())
-                .unwrap_or_default(),
-            String::new(),
-            String::new(),
-        ]
+        vec![date.clone(), section.into()]
+            .into_iter()
+            .chain(identity_cells(i))
+            .chain([
+                v.status.as_str().into(),
+                v.category
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
+                v.risk_level
+                    .map(|r| r.as_str().to_owned())
+                    .unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ])
+            .collect()
     };
     for c in &s.missing_category {
         if c.episodes.is_empty() {
@@ -348,17 +356,9 @@ pub fn vpg_monthly_csv(agenda: &VpgMonthlyAgenda, preview: bool) -> String {
     let mut rows = vec![VPG_MONTHLY_COLUMNS.map(str::to_owned).to_vec()];
     for item in &agenda.items {
         let i = &item.identity;
-        let base = vec![
-            agenda.meeting_date.to_string(),
-            i.lcs_person_id.as_str().into(),
-            i.family_name.clone(),
-            i.given_name.clone(),
-            i.date_of_birth.to_string(),
-            i.police_person_ids
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+        let mut base = vec![agenda.meeting_date.to_string()];
+        base.extend(identity_cells(i));
+        base.extend([
             item.vemt
                 .category
                 .map(|c| c.as_str().to_owned())
@@ -379,7 +379,7 @@ pub fn vpg_monthly_csv(agenda: &VpgMonthlyAgenda, preview: bool) -> String {
                 .map(|f| f.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
-        ];
+        ]);
         let count = item.outstanding_actions.len().to_string();
         if item.outstanding_actions.is_empty() {
             let mut row = base.clone();
