@@ -385,6 +385,21 @@ pub fn monthly_title(date: NaiveDate) -> String {
     format!("Monthly VPG meeting \u{2014} {}", long_date(date))
 }
 
+/// The overview of a VPG page: each section, linked, with its count.
+fn section_summary(sections: &[(&str, &str, usize)]) -> Markup {
+    html! {
+        section class="overview" id="summary" {
+            h2 { "Summary" }
+            table class="summary" {
+                thead { tr { th { "Section" } th { "Entries" } } }
+                tbody { @for (id, name, n) in sections {
+                    tr { td { a href=(format!("#{id}")) { (name) } } td class="num" { (n) } }
+                } }
+            }
+        }
+    }
+}
+
 fn vpg_header(
     page_title: &str,
     meeting_at: DateTime<Utc>,
@@ -505,15 +520,7 @@ pub fn weekly_html(
     let body = html! {
         (vpg_header(&page_title, agenda.meeting_at, published, now, p))
         main {
-            section class="overview" id="summary" {
-                h2 { "Summary" }
-                table class="summary" {
-                    thead { tr { th { "Section" } th { "Entries" } } }
-                    tbody { @for (id, name, n) in sections {
-                        tr { td { a href=(format!("#{id}")) { (name) } } td class="num" { (n) } }
-                    } }
-                }
-            }
+            (section_summary(&sections))
             section id="m1-outcomes" { h2 { "M1 outcomes" } (outcomes("m1-outcomes-table", &s.m1_outcomes)) }
             section id="referred-by-m1" { h2 { "Referred by M1" } (outcomes("referred-table", &s.referred_by_m1)) }
             section id="missing-category" {
@@ -600,15 +607,7 @@ pub fn monthly_html(
     let body = html! {
         (vpg_header(&page_title, agenda.meeting_at, published, now, p))
         main {
-            section class="overview" id="summary" {
-                h2 { "Summary" }
-                table class="summary" {
-                    thead { tr { th { "Section" } th { "Entries" } } }
-                    tbody { @for (id, name, n) in sections {
-                        tr { td { a href=(format!("#{id}")) { (name) } } td class="num" { (n) } }
-                    } }
-                }
-            }
+            (section_summary(&sections))
             section id="active-cases" {
                 h2 { "Every active case" }
                 @if agenda.items.is_empty() { p class="none" { "No active VEMT cases." } } @else {
