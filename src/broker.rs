@@ -339,6 +339,51 @@ impl PendingConfirm {
     }
 }
 
+/// The properties for republishing a message the service received (a dead
+/// letter, a replay): persistent, with `headers`, published as `user` (the
+/// broker refuses another user's `user_id`; none when the URL names no user),
+/// and everything else of the original but its expiry (it waits for people).
+pub fn republished_properties(
+    original: &BasicProperties,
+    headers: FieldTable,
+    user: &str,
+) -> BasicProperties {
+    let mut out = BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    if !user.is_empty() {
+        out = out.with_user_id(user.into());
+    }
+    if let Some(v) = original.content_type() {
+        out = out.with_content_type(v.clone());
+    }
+    if let Some(v) = original.content_encoding() {
+        out = out.with_content_encoding(v.clone());
+    }
+    if let Some(v) = original.priority() {
+        out = out.with_priority(*v);
+    }
+    if let Some(v) = original.correlation_id() {
+        out = out.with_correlation_id(v.clone());
+    }
+    if let Some(v) = original.reply_to() {
+        out = out.with_reply_to(v.clone());
+    }
+    if let Some(v) = original.message_id() {
+        out = out.with_message_id(v.clone());
+    }
+    if let Some(v) = original.timestamp() {
+        out = out.with_timestamp(*v);
+    }
+    if let Some(v) = original.kind() {
+        out = out.with_type(v.clone());
+    }
+    if let Some(v) = original.app_id() {
+        out = out.with_app_id(v.clone());
+    }
+    out
+}
+
 /// AMQP properties of an outbound CloudEvent (docs/asyncapi.yaml).
 pub fn event_properties(id: &str, event_type: &str, user: &str, timestamp: u64) -> BasicProperties {
     BasicProperties::default()

@@ -319,38 +319,7 @@ pub fn replay_properties(dead: &DeadLetter, own_user: &str, pass: &str) -> Basic
             AMQPValue::LongString(publisher.into()),
         );
     }
-    let mut out = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_user_id(own_user.into())
-        .with_headers(FieldTable::from(headers));
-    if let Some(v) = p.content_type() {
-        out = out.with_content_type(v.clone());
-    }
-    if let Some(v) = p.content_encoding() {
-        out = out.with_content_encoding(v.clone());
-    }
-    if let Some(v) = p.priority() {
-        out = out.with_priority(*v);
-    }
-    if let Some(v) = p.correlation_id() {
-        out = out.with_correlation_id(v.clone());
-    }
-    if let Some(v) = p.reply_to() {
-        out = out.with_reply_to(v.clone());
-    }
-    if let Some(v) = p.message_id() {
-        out = out.with_message_id(v.clone());
-    }
-    if let Some(v) = p.timestamp() {
-        out = out.with_timestamp(*v);
-    }
-    if let Some(v) = p.kind() {
-        out = out.with_type(v.clone());
-    }
-    if let Some(v) = p.app_id() {
-        out = out.with_app_id(v.clone());
-    }
-    out
+    broker::republished_properties(p, FieldTable::from(headers), own_user)
 }
 
 /// The body with its personal data hidden: every string value inside `data`

@@ -419,38 +419,7 @@ impl Consumer {
                 ),
             );
         }
-        // Everything of the original but its `user_id` (the broker refuses
-        // another user's) and its expiry (a dead letter waits for people).
-        let mut properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_headers(headers);
-        // The service's own user, which the broker accepts; none when the
-        // URL names no user (certificate login), rather than one it refuses.
-        if !self.service_user.is_empty() {
-            properties = properties.with_user_id(self.service_user.as_str().into());
-        }
-        if let Some(v) = original.content_type() {
-            properties = properties.with_content_type(v.clone());
-        }
-        if let Some(v) = original.content_encoding() {
-            properties = properties.with_content_encoding(v.clone());
-        }
-        if let Some(v) = original.correlation_id() {
-            properties = properties.with_correlation_id(v.clone());
-        }
-        if let Some(v) = original.message_id() {
-            properties = properties.with_message_id(v.clone());
-        }
-        if let Some(v) = original.timestamp() {
-            properties = properties.with_timestamp(*v);
-        }
-        if let Some(v) = original.kind() {
-            properties = properties.with_type(v.clone());
-        }
-        if let Some(v) = original.app_id() {
-            properties = properties.with_app_id(v.clone());
-        }
-        properties
+        broker::republished_properties(original, headers, &self.service_user)
     }
 }
 
