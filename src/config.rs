@@ -88,6 +88,10 @@ pub struct BrokerSettings {
     pub dead_letter_exchange: String,
     pub dead_letter_queue: String,
     pub prefetch: u16,
+    /// Deliveries applied in one transaction at most (issue 13).
+    pub batch_size: u16,
+    /// How long a batch waits for more deliveries once it has one.
+    pub batch_linger_ms: u64,
     pub delivery_limit: u32,
     pub confirm_timeout_seconds: u64,
     /// Inbound type -> RabbitMQ users allowed to publish it (R8.5).
@@ -106,6 +110,24 @@ impl BrokerSettings {
         self.tls_ca_file
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// A batch larger than the prefetch would never fill: the broker sends
+    /// no more than `prefetch` unacked deliveries.
+    fn check_batch(&self) -> Result<(), SettingsError> {
+        if self.batch_size == 0 || self.batch_size > self.prefetch {
+            return Err(SettingsError::Invalid {
+                key: "broker.batch_size",
+                rule: format!("must be from 1 to broker.prefetch ({})", self.prefetch),
+            });
+        }
+        if self.batch_linger_ms > 1_000 {
+            return Err(SettingsError::Invalid {
+                key: "broker.batch_linger_ms",
+                rule: "must be at most 1000 (a second): events wait that long at most".into(),
+            });
+        }
+        Ok(())
     }
 
     /// A CA file only means something over TLS: with `amqp://` it would be
@@ -447,6 +469,7 @@ impl Settings {
         settings.email.notify()?;
         settings.check_retention()?;
         settings.broker.check_tls()?;
+        settings.broker.check_batch()?;
         if settings
             .http
             .token()

@@ -12,7 +12,6 @@
 //! batch is one transaction of a few set-based statements, so a run stopped
 //! midway keeps whole batches and a second run skips them.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -30,9 +29,8 @@ use crate::contract::inbound::{
     InboundPayload, Limits, Rejection, parse_inbound, parse_missing_episode_data,
 };
 use crate::domain::criteria::Thresholds;
-use crate::domain::episode::{EpisodeReport, RiskLevel};
-use crate::domain::ids::{LcsPersonId, PolicePersonId};
-use crate::store::{self, children, episodes};
+use crate::domain::episode::EpisodeReport;
+use crate::store;
 
 /// Rows per transaction. A batch locks the identities it creates or joins
 /// (two advisory locks per new police person at most); 1,000 rows keeps that
@@ -700,12 +698,7 @@ async fn write_batch(
     let mut retries = crate::retry::import_batch();
     loop {
         let mut tx = pool.begin().await?;
-        let written = async {
-            store::import::plan_each_statement(&mut tx).await?;
-            link_persons(&mut tx, rows, options).await?;
-            store_episodes(&mut tx, rows, options.now).await
-        }
-        .await;
+        let written = apply_rows(&mut tx, rows, options).await;
         let outcome = match written {
             Ok(counts) => tx.commit().await.map(|()| counts).map_err(Into::into),
             Err(err) => Err(err),
@@ -714,15 +707,20 @@ async fn write_batch(
             Ok(counts) => return Ok(counts),
             // A deadlock or a dropped connection: the batch is whole or
             // absent, so it can run again.
-            Err(err) if crate::intake::is_transient_error(&err) => match retries.next() {
-                Some(delay) => tokio::time::sleep(delay).await,
-                None => {
-                    return Err(err.context(format!(
-                        "importing the batch from line {} (database unavailable)",
-                        rows[0].line
-                    )));
+            Err(err)
+                if crate::intake::is_transient_error(&err)
+                    || err.is::<store::batch::Vanished>() =>
+            {
+                match retries.next() {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => {
+                        return Err(err.context(format!(
+                            "importing the batch from line {} (database unavailable)",
+                            rows[0].line
+                        )));
+                    }
                 }
-            },
+            }
             Err(err) => {
                 return Err(err.context(format!("importing the batch from line {}", rows[0].line)));
             }
@@ -730,103 +728,38 @@ async fn write_batch(
     }
 }
 
-/// Links each police person of the batch to a child as intake's
-/// `reported_child` would (R7.1), set-based for the common cases. A person
-/// already linked to a matched child needs nothing; only those created or
-/// joined are locked, with the keys intake locks.
-async fn link_persons(
+/// The live unit of work's read, decide and write (`process`), with the
+/// history's rule (`process::backfill_episode`): identities linked as R7.1
+/// says, the highest revision kept (R8.2), no effect. Returns (rows
+/// imported, rows skipped).
+async fn apply_rows(
     conn: &mut PgConnection,
     rows: &[Row],
     options: &ImportOptions,
-) -> anyhow::Result<()> {
-    // Each person with the first LCS id a row names them with: in file
-    // order, the first such row is the one intake would link by.
-    let mut persons: Vec<(&PolicePersonId, Option<&LcsPersonId>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+) -> anyhow::Result<(u64, u64)> {
+    store::batch::plan_each_statement(conn).await?;
+    let mut wanted = store::batch::Wanted::default();
     for row in rows {
-        let person = &row.report.person;
-        let lcs = person.lcs_person_id.as_ref();
-        match index.get(person.police_person_id.as_str()) {
-            Some(&at) => {
-                if persons[at].1.is_none() {
-                    persons[at].1 = lcs;
-                }
-            }
-            None => {
-                index.insert(person.police_person_id.as_str(), persons.len());
-                persons.push((&person.police_person_id, lcs));
-            }
+        wanted.add_episode(&row.report);
+    }
+    store::batch::lock(conn, &wanted.lock_keys()).await?;
+    let mut state = store::batch::load(conn, &wanted).await?;
+    let mut imported = 0;
+    for row in rows {
+        let changed = changed_at(&row.report, options.now);
+        match crate::process::backfill_episode(
+            &mut state,
+            &options.thresholds,
+            &row.report,
+            changed,
+            options.now,
+        )? {
+            crate::process::Handled::Applied => imported += 1,
+            crate::process::Handled::Ignored => {}
         }
     }
-    let ids = |list: &[(&PolicePersonId, Option<&LcsPersonId>)]| -> Vec<String> {
-        list.iter().map(|(p, _)| p.as_str().to_owned()).collect()
-    };
-    let needs_work =
-        |linked: &HashMap<String, bool>,
-         (police, lcs): &(&PolicePersonId, Option<&LcsPersonId>)| {
-            match linked.get(police.as_str()) {
-                None => true,
-                Some(&matched) => !matched && lcs.is_some(),
-            }
-        };
-    let linked = store::import::linked_persons(conn, &ids(&persons)).await?;
-    let work: Vec<_> = persons
-        .into_iter()
-        .filter(|person| needs_work(&linked, person))
-        .collect();
-    if work.is_empty() {
-        return Ok(());
-    }
-    let mut keys: Vec<String> = work
-        .iter()
-        .flat_map(|(police, lcs)| {
-            std::iter::once(format!("police:{police}")).chain(lcs.map(|l| format!("lcs:{l}")))
-        })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    store::import::lock_sorted_keys(conn, &keys).await?;
-    // Read again under the locks: the live intake may have linked some.
-    let linked = store::import::linked_persons(conn, &ids(&work)).await?;
-    let (mut police_with_lcs, mut lcs_of_police, mut unmatched) =
-        (Vec::new(), Vec::new(), Vec::new());
-    for (police, lcs) in work {
-        match (linked.get(police.as_str()), lcs) {
-            (None, Some(lcs)) => {
-                police_with_lcs.push(police.as_str().to_owned());
-                lcs_of_police.push(lcs.as_str().to_owned());
-            }
-            (None, None) => unmatched.push(police.as_str().to_owned()),
-            (Some(false), Some(lcs)) => join(conn, police, lcs, options).await?,
-            (Some(_), _) => {}
-        }
-    }
-    if !police_with_lcs.is_empty() {
-        store::import::link_to_lcs_children(conn, &police_with_lcs, &lcs_of_police).await?;
-    }
-    if !unmatched.is_empty() {
-        store::import::create_unmatched(conn, &unmatched).await?;
-    }
-    Ok(())
-}
-
-/// An unmatched child now named with an LCS id: intake's `join`.
-async fn join(
-    conn: &mut PgConnection,
-    police: &PolicePersonId,
-    lcs: &LcsPersonId,
-    options: &ImportOptions,
-) -> anyhow::Result<()> {
-    let Some((unmatched, None)) = children::by_police_person(conn, police).await? else {
-        return Ok(());
-    };
-    match children::by_lcs_person(conn, lcs).await? {
-        None => children::set_lcs_person(conn, unmatched, lcs, options.now).await?,
-        Some(known) => {
-            crate::intake::absorb(conn, unmatched, known, options.now, &options.thresholds).await?
-        }
-    }
-    Ok(())
+    store::batch::save(conn, &state, &[], options.now).await?;
+    Ok((imported, rows.len() as u64 - imported))
 }
 
 /// When an imported row last changed the episode, as far as the row can
@@ -843,117 +776,12 @@ fn changed_at(report: &EpisodeReport, now: DateTime<Utc>) -> DateTime<Utc> {
         .min(now)
 }
 
-/// One episode as the batch leaves it, against what the store held.
-struct EpisodeState {
-    held_high: bool,
-    revision: i64,
-    ever_high: bool,
-    /// The row that holds the newest revision, when the batch has one newer
-    /// than the store's.
-    newest: Option<usize>,
-    /// The latest time of the rows graded high.
-    high_at: Option<DateTime<Utc>>,
-    /// Rows that change the episode, in file order, as intake counts them.
-    changing_rows: u64,
-}
-
-/// Stores the batch's episodes: the newest revision of each, when newer
-/// than the store's (R8.2), and `ever_high` from every row (R1.1). Returns
-/// (rows imported, rows skipped).
-async fn store_episodes(
-    conn: &mut PgConnection,
-    rows: &[Row],
-    now: DateTime<Utc>,
-) -> anyhow::Result<(u64, u64)> {
-    let ids: Vec<String> = rows
-        .iter()
-        .map(|r| r.report.episode_id.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let held = store::import::held_episodes(conn, &ids).await?;
-    let mut states: HashMap<&str, EpisodeState> = HashMap::with_capacity(ids.len());
-    for (at, row) in rows.iter().enumerate() {
-        let report = &row.report;
-        let id = report.episode_id.as_str();
-        let state = states.entry(id).or_insert_with(|| {
-            let (revision, high) = held.get(id).copied().unwrap_or((0, false));
-            EpisodeState {
-                held_high: high,
-                revision: i64::from(revision),
-                ever_high: high,
-                newest: None,
-                high_at: None,
-                changing_rows: 0,
-            }
-        });
-        let high = report.risk_level == RiskLevel::High;
-        let newer = i64::from(report.revision) > state.revision;
-        if newer || (high && !state.ever_high) {
-            state.changing_rows += 1;
-        }
-        if newer {
-            state.revision = i64::from(report.revision);
-            state.newest = Some(at);
-        }
-        if high {
-            state.ever_high = true;
-            state.high_at = state.high_at.max(Some(changed_at(report, now)));
-        }
-    }
-
-    let mut columns = store::import::EpisodeColumns::default();
-    let (mut high_ids, mut high_times) = (Vec::new(), Vec::new());
-    for (id, state) in &states {
-        match state.newest {
-            Some(at) => {
-                let report = &rows[at].report;
-                columns.episode_id.push((*id).to_owned());
-                columns
-                    .police_person_id
-                    .push(report.person.police_person_id.as_str().to_owned());
-                columns.revision.push(i32::try_from(report.revision)?);
-                columns.status.push(report.status.as_str().to_owned());
-                columns
-                    .risk_level
-                    .push(report.risk_level.as_str().to_owned());
-                columns.ever_high.push(state.ever_high);
-                columns.reported_missing_at.push(report.reported_missing_at);
-                columns.returned_at.push(report.returned_at);
-                columns.changed_at.push(changed_at(report, now));
-                columns.report.push(episodes::document(report));
-            }
-            None => {
-                if let (Some(at), false) = (state.high_at, state.held_high) {
-                    high_ids.push((*id).to_owned());
-                    high_times.push(at);
-                }
-            }
-        }
-    }
-    let mut applied: HashSet<String> = HashSet::new();
-    if !columns.episode_id.is_empty() {
-        applied.extend(store::import::upsert_episodes(conn, &columns).await?);
-    }
-    if !high_ids.is_empty() {
-        applied.extend(store::import::remember_high(conn, &high_ids, &high_times).await?);
-    }
-    // An episode the live intake moved on meanwhile was not written: its
-    // rows count as skipped.
-    let imported: u64 = states
-        .iter()
-        .filter(|(id, _)| applied.contains(**id))
-        .map(|(_, state)| state.changing_rows)
-        .sum();
-    Ok((imported, rows.len() as u64 - imported))
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone as _;
 
     use super::*;
+    use crate::domain::episode::RiskLevel;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 16, 9, 0, 0).unwrap()

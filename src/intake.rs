@@ -1,28 +1,23 @@
-//! One inbound event, one transaction (ARCHITECTURE.md): record it in the
-//! inbox, apply it, re-evaluate the child, write the effects to the outbox,
-//! commit. A crash before the commit redelivers the event; after it, the
+//! A batch of inbound events, one transaction (ARCHITECTURE.md): record them
+//! in the inbox, read the state they need, apply them in order (the rules
+//! are `process`'s), write the new state and the effects to the outbox,
+//! commit. A crash before the commit redelivers the events; after it, the
 //! inbox makes the redelivery a no-op.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument as _;
 
 use crate::contract::inbound::{InboundEvent, InboundPayload};
 use crate::contract::outbound::{self, Cause};
 use crate::domain::calendar::MeetingCalendar;
-use crate::domain::child::ChildRecord;
-use crate::domain::criteria::{ChildContext, Thresholds};
-use crate::domain::effects::{Effect, UnmatchedPersonAlert};
-use crate::domain::episode::{Episode, EpisodeReport};
-use crate::domain::identity::{self, RecordLink, ReportedChild};
-use crate::domain::ids::{LcsPersonId, PolicePersonId};
-use crate::domain::queue::{self, RequestSubject};
-use crate::domain::trigger_plan::{self, TriggerPlan};
-use crate::store::agenda;
-use crate::store::children::{self, ChildRow};
-use crate::store::episodes::{self, Stored};
-use crate::store::{self, ChildId, inbox, return_home_interviews, trigger_plans};
+use crate::domain::criteria::Thresholds;
+use crate::domain::effects::Effect;
+use crate::process;
+use crate::store::{self, batch, children};
 use crate::templates::Templates;
 
 mod outcomes;
@@ -63,7 +58,7 @@ impl Failure {
             Ok(Refused(rejection)) => return Self::Refused(rejection),
             Err(err) => err,
         };
-        if is_transient_error(&err) {
+        if is_transient_error(&err) || err.is::<batch::Vanished>() {
             return Self::Transient(err);
         }
         if let Some(code) = data_error_code(&err) {
@@ -163,467 +158,275 @@ impl Intake {
         }
     }
 
-    /// Applies one event in one transaction; a failure says what the
-    /// consumer must do with the delivery.
+    /// Applies one event (a batch of one).
     pub async fn handle(
         &self,
         event: &InboundEvent,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
-        self.apply(event, now).await.map_err(Failure::classify)
+        match self.handle_batch(&[event], now).await {
+            Ok(mut results) => results.pop().expect("one result per event"),
+            Err(failure) => Err(failure),
+        }
     }
 
-    async fn apply(&self, event: &InboundEvent, now: DateTime<Utc>) -> anyhow::Result<Outcome> {
-        let envelope = &event.envelope;
-        let mut tx = self.pool.begin().await?;
-        if !inbox::record(
-            &mut tx,
-            &envelope.source,
-            &envelope.id,
-            &envelope.event_type,
-            now,
-        )
-        .await?
-        {
-            tx.rollback().await?;
-            return Ok(Outcome::Duplicate);
-        }
-        let mut effects = Vec::new();
-        let outcome = match &event.payload {
-            InboundPayload::MissingEpisode(report) => {
-                self.apply_episode(&mut tx, report, now, &mut effects)
-                    .await?
-            }
-            InboundPayload::Child(record) => {
-                self.apply_child(&mut tx, record, now, &mut effects).await?
-            }
-            InboundPayload::ReturnHomeInterview(rhi) => {
-                let stated_at = envelope.time.unwrap_or(now);
-                match return_home_interviews::store(&mut tx, rhi, stated_at).await? {
-                    true => Outcome::Applied,
-                    false => Outcome::Ignored,
+    /// Applies a batch of events in delivery order, as few transactions as
+    /// the events allow: all in one when nothing fails. An event the rules
+    /// or the database refuse is taken out and the rest run again, so it
+    /// never holds the others back; a database error that no single event
+    /// is known to cause splits the batch in halves until one is found. One
+    /// result per event, in order. `Err` only when the database is
+    /// unavailable: the caller retries the whole batch later (what was
+    /// committed meanwhile is then a duplicate, by the inbox).
+    pub async fn handle_batch(
+        &self,
+        events: &[&InboundEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<Outcome, Failure>>, Failure> {
+        let mut results: Vec<Option<Result<Outcome, Failure>>> =
+            std::iter::repeat_with(|| None).take(events.len()).collect();
+        // Groups of indexes still to apply, in order; a lone event refused
+        // by the database once gets one more try (a clash between instances
+        // passes, the event's own data does not).
+        let mut pending: VecDeque<(Vec<usize>, bool)> = VecDeque::new();
+        pending.push_back(((0..events.len()).collect(), false));
+        while let Some((group, retried)) = pending.pop_front() {
+            let batch: Vec<&InboundEvent> = group.iter().map(|&i| events[i]).collect();
+            match self.apply_batch(&batch, now).await {
+                Ok(outcomes) => {
+                    for (i, outcome) in group.into_iter().zip(outcomes) {
+                        results[i] = Some(Ok(outcome));
+                    }
                 }
+                Err(BatchFailure::At(at, failure)) => {
+                    if let Failure::Transient(_) = failure {
+                        return Err(failure);
+                    }
+                    if matches!(failure, Failure::DataRefused { .. }) && !retried {
+                        pending.push_front((group, true));
+                        continue;
+                    }
+                    results[group[at]] = Some(Err(failure));
+                    let rest: Vec<usize> = group
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(k, _)| *k != at)
+                        .map(|(_, i)| i)
+                        .collect();
+                    if !rest.is_empty() {
+                        pending.push_front((rest, false));
+                    }
+                }
+                Err(BatchFailure::Whole(failure)) => match failure {
+                    Failure::Transient(_) => return Err(failure),
+                    _ if group.len() > 1 => {
+                        let (first, second) = group.split_at(group.len() / 2);
+                        pending.push_front((second.to_vec(), false));
+                        pending.push_front((first.to_vec(), false));
+                    }
+                    Failure::DataRefused { .. } if !retried => {
+                        pending.push_front((group, true));
+                    }
+                    failure => results[group[0]] = Some(Err(failure)),
+                },
             }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every event decided"))
+            .collect())
+    }
+
+    /// One transaction: the inbox for every event in one statement, the
+    /// identities' locks in one, then runs of the identity feeds applied
+    /// over the state they need (read, decide, write: `process`), and the
+    /// other types one by one, in delivery order.
+    async fn apply_batch(
+        &self,
+        events: &[&InboundEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outcome>, BatchFailure> {
+        let whole = |err: anyhow::Error| BatchFailure::Whole(Failure::classify(err));
+        let mut tx = self.pool.begin().await.map_err(|e| whole(e.into()))?;
+        let fresh = batch::record_inbox(&mut tx, events, now)
+            .await
+            .map_err(|e| whole(e.into()))?;
+        let applied: Vec<&InboundEvent> = events
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, fresh)| **fresh)
+            .map(|(e, _)| *e)
+            .collect();
+        let wanted = batch::Wanted::of(applied.iter().copied());
+        batch::lock(&mut tx, &wanted.lock_keys())
+            .await
+            .map_err(|e| whole(e.into()))?;
+        let calendar = store::meetings::calendar(&mut tx, &self.calendar)
+            .await
+            .map_err(|e| whole(e.into()))?;
+        let rules = process::Rules {
+            thresholds: &self.thresholds,
+            calendar: &calendar,
+            trigger_plan_note: &self.templates.trigger_plan_received,
+        };
+        let mut outcomes = vec![Outcome::Duplicate; events.len()];
+        let mut at = 0;
+        while at < events.len() {
+            if !fresh[at] {
+                at += 1;
+                continue;
+            }
+            if !process::applies_to(&events[at].payload) {
+                let event = events[at];
+                let mut effects = Vec::new();
+                let outcome = self
+                    .apply_one(&mut tx, event, now, &mut effects)
+                    .instrument(event_span(event))
+                    .await
+                    .map_err(|e| BatchFailure::At(at, Failure::classify(e)))?;
+                let cause =
+                    Cause::inbound(&event.envelope.id, event.envelope.correlation_id.as_deref());
+                let outbox = self
+                    .outbound(&effects, &cause, now)
+                    .map_err(|e| BatchFailure::At(at, Failure::classify(e)))?;
+                batch::enqueue(&mut tx, &outbox)
+                    .await
+                    .map_err(|e| BatchFailure::At(at, Failure::classify(e)))?;
+                outcomes[at] = outcome;
+                at += 1;
+                continue;
+            }
+            // A run of the identity feeds: one read, one write.
+            let end = (at..events.len())
+                .find(|&k| fresh[k] && !process::applies_to(&events[k].payload))
+                .unwrap_or(events.len());
+            let run: Vec<usize> = (at..end).filter(|&k| fresh[k]).collect();
+            let wanted = batch::Wanted::of(run.iter().map(|&k| events[k]));
+            let mut state = batch::load(&mut tx, &wanted).await.map_err(whole)?;
+            let mut outbox = Vec::new();
+            for &k in &run {
+                let event = events[k];
+                let mut effects = Vec::new();
+                let handled = event_span(event)
+                    .in_scope(|| process::apply(&mut state, &rules, event, now, &mut effects))
+                    .map_err(whole)?
+                    .expect("a type the state applies");
+                outcomes[k] = match handled {
+                    process::Handled::Applied => Outcome::Applied,
+                    process::Handled::Ignored => Outcome::Ignored,
+                };
+                let cause =
+                    Cause::inbound(&event.envelope.id, event.envelope.correlation_id.as_deref());
+                outbox.extend(self.outbound(&effects, &cause, now).map_err(whole)?);
+            }
+            batch::save(&mut tx, &state, &outbox, now)
+                .await
+                .map_err(whole)?;
+            at = end;
+        }
+        tx.commit().await.map_err(|e| whole(e.into()))?;
+        Ok(outcomes)
+    }
+
+    /// An event of a type the state does not hold (outcomes, action
+    /// updates, VPG decisions), applied on the store.
+    async fn apply_one(
+        &self,
+        conn: &mut PgConnection,
+        event: &InboundEvent,
+        now: DateTime<Utc>,
+        effects: &mut Vec<Effect>,
+    ) -> anyhow::Result<Outcome> {
+        match &event.payload {
             InboundPayload::VpgDecision(decision) => {
-                crate::vpg_decisions::apply(&mut tx, decision, now, &self.templates, &mut effects)
-                    .await?
-            }
-            InboundPayload::TriggerPlan(plan) => {
-                self.apply_trigger_plan(&mut tx, plan, now, &mut effects)
-                    .await?
+                crate::vpg_decisions::apply(conn, decision, now, &self.templates, effects).await
             }
             InboundPayload::ReviewOutcome(outcome) => {
-                self.apply_review_outcome(&mut tx, outcome, now, &mut effects)
-                    .await?
+                self.apply_review_outcome(conn, outcome, now, effects).await
             }
             InboundPayload::ActionUpdated(update) => {
-                self.apply_action_update(&mut tx, update, now).await?
+                self.apply_action_update(conn, update, now).await
             }
-        };
-        let cause = Cause::inbound(&envelope.id, envelope.correlation_id.as_deref());
-        self.write_effects(&mut tx, &effects, &cause, now).await?;
-        tx.commit().await?;
-        Ok(outcome)
+            _ => anyhow::bail!("an identity feed's event reached the per-event path"),
+        }
+    }
+
+    fn outbound(
+        &self,
+        effects: &[Effect],
+        cause: &Cause,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<outbound::OutboundEvent>> {
+        effects
+            .iter()
+            .map(|effect| Ok(outbound::build(effect, cause, &self.source, now)?))
+            .collect()
     }
 
     /// R1.6/R1.7: time alone moves a live episode over the 72-hour line, and
     /// a child still missing after their meeting sat is due at the next one.
-    /// Re-evaluates every child with a live episode; returns how many.
+    /// Re-evaluates every child with a live episode, `SWEEP_CHILDREN` to a
+    /// transaction (read, decide, write); returns how many.
     pub async fn sweep(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
         let live = children::with_live_episodes(&mut *self.pool.acquire().await?).await?;
-        let calendar =
-            store::meetings::calendar(&mut *self.pool.acquire().await?, &self.calendar).await?;
-        let meeting = calendar.next_open_meeting(now);
-        for child in &live {
+        for chunk in live.chunks(SWEEP_CHILDREN) {
             let mut tx = self.pool.begin().await?;
-            let mut effects = Vec::new();
-            if !self.evaluate(&mut tx, *child, now, &mut effects).await? {
-                continue; // merged into another child since the list was read
+            let calendar = store::meetings::calendar(&mut tx, &self.calendar).await?;
+            let rules = process::Rules {
+                thresholds: &self.thresholds,
+                calendar: &calendar,
+                trigger_plan_note: &self.templates.trigger_plan_received,
+            };
+            let meeting = calendar.next_open_meeting(now);
+            let wanted = batch::Wanted {
+                children: chunk.iter().copied().collect(),
+                ..batch::Wanted::default()
+            };
+            let mut state = match batch::load(&mut tx, &wanted).await {
+                Ok(state) => state,
+                // Merged into another since the list was read: the next
+                // sweep sees the child it joined.
+                Err(err) if err.is::<batch::Vanished>() => continue,
+                Err(err) => return Err(err),
+            };
+            let mut outbox = Vec::new();
+            for &child in chunk {
+                let mut effects = Vec::new();
+                if !process::evaluate(&mut state, &rules, child, now, &mut effects) {
+                    continue;
+                }
+                let cause = Cause::timer(&format!("sweep/{child}/{}", meeting.date));
+                outbox.extend(self.outbound(&effects, &cause, now)?);
             }
-            let cause = Cause::timer(&format!("sweep/{child}/{}", meeting.date));
-            self.write_effects(&mut tx, &effects, &cause, now).await?;
+            batch::save(&mut tx, &state, &outbox, now).await?;
             tx.commit().await?;
         }
         Ok(live.len())
     }
-
-    async fn write_effects(
-        &self,
-        conn: &mut PgConnection,
-        effects: &[Effect],
-        cause: &Cause,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        for effect in effects {
-            store::outbox::enqueue(conn, &outbound::build(effect, cause, &self.source, now)?)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn apply_episode(
-        &self,
-        conn: &mut PgConnection,
-        report: &EpisodeReport,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<Outcome> {
-        let person = &report.person;
-        let mut keys = vec![
-            format!("episode:{}", report.episode_id),
-            format!("police:{}", person.police_person_id),
-        ];
-        keys.extend(person.lcs_person_id.iter().map(|l| format!("lcs:{l}")));
-        store::lock_keys(conn, keys).await?;
-
-        let child = self
-            .reported_child(
-                conn,
-                &person.police_person_id,
-                person.lcs_person_id.as_ref(),
-                now,
-                effects,
-            )
-            .await?;
-        if person.lcs_person_id.is_some() {
-            // The report may have just linked this police person to a child
-            // whose record is held: plans waiting for that link go out now.
-            self.release_trigger_plans(conn, child, effects).await?;
-        }
-        if episodes::store(conn, report, now).await? == Stored::Ignored {
-            return Ok(Outcome::Ignored);
-        }
-        self.evaluate(conn, child, now, effects).await?;
-        Ok(Outcome::Applied)
-    }
-
-    /// The child a police report is about (R7.1). A police person no LCS
-    /// record links is kept as an unmatched child, and operations are told
-    /// once; the LCS link joins them later.
-    async fn reported_child(
-        &self,
-        conn: &mut PgConnection,
-        police: &PolicePersonId,
-        lcs: Option<&LcsPersonId>,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<ChildId> {
-        let linked = children::by_police_person(conn, police).await?;
-        let linked = linked.as_ref().map(|(c, l)| (*c, l.as_deref()));
-        match identity::reported_child(linked, lcs) {
-            ReportedChild::Linked { child, overruled } => {
-                if overruled {
-                    // The LCS record is the authority on links; keep its one.
-                    tracing::warn!(police_person_id = %police, "episode names another LCS person than the LCS record links; the LCS link is kept");
-                }
-                Ok(child)
-            }
-            ReportedChild::Join { unmatched, lcs } => self.join(conn, unmatched, lcs, now).await,
-            ReportedChild::LinkToLcs(lcs) => {
-                let child = match children::by_lcs_person(conn, lcs).await? {
-                    Some(child) => child,
-                    None => children::create(conn, Some(lcs), now).await?,
-                };
-                children::link_police_person(conn, police, child, false).await?;
-                Ok(child)
-            }
-            ReportedChild::NewUnmatched => {
-                let child = children::create(conn, None, now).await?;
-                children::link_police_person(conn, police, child, true).await?;
-                tracing::info!(police_person_id = %police, "police person not linked to any LCS child: kept as unmatched");
-                effects.push(Effect::UnmatchedPersonAlert(UnmatchedPersonAlert {
-                    police_person_id: police.clone(),
-                }));
-                Ok(child)
-            }
-        }
-    }
-
-    /// An unmatched child now known by an LCS id: either that id is new to
-    /// the service, or it is a child the service already holds.
-    async fn join(
-        &self,
-        conn: &mut PgConnection,
-        unmatched: ChildId,
-        lcs: &LcsPersonId,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<ChildId> {
-        match children::by_lcs_person(conn, lcs).await? {
-            None => {
-                children::set_lcs_person(conn, unmatched, lcs, now).await?;
-                Ok(unmatched)
-            }
-            Some(known) => {
-                self.absorb(conn, unmatched, known, now).await?;
-                Ok(known)
-            }
-        }
-    }
-
-    /// Folds child `from` into child `into` (see [`absorb`]).
-    async fn absorb(
-        &self,
-        conn: &mut PgConnection,
-        from: ChildId,
-        into: ChildId,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        absorb(conn, from, into, now, &self.thresholds).await
-    }
-
-    async fn apply_child(
-        &self,
-        conn: &mut PgConnection,
-        record: &ChildRecord,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<Outcome> {
-        let mut keys = vec![format!("lcs:{}", record.lcs_person_id)];
-        keys.extend(
-            record
-                .police_person_ids
-                .iter()
-                .map(|p| format!("police:{p}")),
-        );
-        store::lock_keys(conn, keys).await?;
-
-        let target = match children::by_lcs_person(conn, &record.lcs_person_id).await? {
-            Some(child) => child,
-            None => self.adopt_or_create(conn, record, now).await?,
-        };
-        let held = children::lock(conn, target).await?;
-        if held
-            .record_revision
-            .is_some_and(|held| i64::from(held) >= i64::from(record.revision))
-        {
-            return Ok(Outcome::Ignored);
-        }
-        let mut others = Vec::new();
-        for police in &record.police_person_ids {
-            let linked = children::by_police_person(conn, police).await?;
-            match identity::record_link(&target, linked.as_ref().map(|(c, l)| (*c, l.as_deref()))) {
-                RecordLink::New => {
-                    children::link_police_person(conn, police, target, false).await?
-                }
-                RecordLink::Same => {}
-                RecordLink::Absorb(child) => self.absorb(conn, child, target, now).await?,
-                RecordLink::MoveFrom(child) => {
-                    // LCS now links this police person to this child: move it,
-                    // and look again at the child it leaves.
-                    children::link_police_person(conn, police, target, false).await?;
-                    others.push(child);
-                }
-            }
-        }
-        children::store_record(conn, target, record, now).await?;
-        self.release_trigger_plans(conn, target, effects).await?;
-        self.evaluate(conn, target, now, effects).await?;
-        for other in others {
-            self.evaluate(conn, other, now, effects).await?;
-        }
-        Ok(Outcome::Applied)
-    }
-
-    /// A new LCS id: the child may already be held as an unmatched police
-    /// person the record lists; if so that child takes the id.
-    async fn adopt_or_create(
-        &self,
-        conn: &mut PgConnection,
-        record: &ChildRecord,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<ChildId> {
-        for police in &record.police_person_ids {
-            if let Some((child, None)) = children::by_police_person(conn, police).await? {
-                children::set_lcs_person(conn, child, &record.lcs_person_id, now).await?;
-                return Ok(child);
-            }
-        }
-        Ok(children::create(conn, Some(&record.lcs_person_id), now).await?)
-    }
-
-    /// Runs the criteria for one child at `now` and keeps their item on the
-    /// next open meeting's agenda in step (R2.1), requesting the trigger plan
-    /// the first time the child is queued for that meeting (R4.1). Returns
-    /// `false` when the child no longer exists (merged into another).
-    async fn evaluate(
-        &self,
-        conn: &mut PgConnection,
-        child: ChildId,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<bool> {
-        let row = match children::lock(conn, child).await {
-            Ok(row) => row,
-            Err(sqlx::Error::RowNotFound) => return Ok(false),
-            Err(err) => return Err(err.into()),
-        };
-        let episodes = episodes::of_child(conn, child).await?;
-        let context = ChildContext {
-            vemt_active: row.vemt_active,
-            last_reviewed: agenda::last_reviewed(conn, child, now)
-                .await?
-                .map(|r| r.meeting_at),
-        };
-        let calendar = store::meetings::calendar(conn, &self.calendar).await?;
-        let decision = queue::decide(&episodes, context, now, &self.thresholds, &calendar);
-        let meeting = decision
-            .as_ref()
-            .map_or_else(|| calendar.next_open_meeting(now), |d| d.meeting);
-        let held = agenda::item(conn, meeting.date, child).await?;
-        let Some(mut item) = queue::updated_item(
-            held.as_ref(),
-            decision.map(|d| d.assessment),
-            &episodes,
-            &self.thresholds,
-        ) else {
-            return Ok(true);
-        };
-        if item.needs_trigger_plan_request()
-            && let Some(subject) = self.request_subject(conn, &row, &episodes).await?
-        {
-            effects.push(Effect::TriggerPlanRequest(
-                queue::trigger_plan_copy_request(subject, &meeting),
-            ));
-            item.trigger_plan_requested = true;
-        }
-        if held.as_ref() != Some(&item) {
-            agenda::save(conn, &meeting, child, &item).await?;
-        }
-        Ok(true)
-    }
-
-    /// The police person of the child's newest episode, named as LCS names
-    /// the child when the service holds their record.
-    async fn request_subject(
-        &self,
-        conn: &mut PgConnection,
-        child: &ChildRow,
-        episodes: &[Episode],
-    ) -> anyhow::Result<Option<RequestSubject>> {
-        let Some(newest) = queue::newest_counted(episodes) else {
-            return Ok(None);
-        };
-        let reported = episodes::reported_person(conn, &newest.episode_id).await?;
-        let missing =
-            || anyhow::anyhow!("stored episode report lacks the person's name or date of birth");
-        let (given_name, family_name, date_of_birth) =
-            match (&child.given_name, &child.family_name, child.date_of_birth) {
-                (Some(given), Some(family), Some(dob)) => (given.clone(), family.clone(), dob),
-                _ => (
-                    reported.given_name.ok_or_else(missing)?,
-                    reported.family_name.ok_or_else(missing)?,
-                    reported.date_of_birth.ok_or_else(missing)?,
-                ),
-            };
-        Ok(Some(RequestSubject {
-            police_person_id: PolicePersonId::parse(&reported.police_person_id)?,
-            lcs_person_id: child
-                .lcs_person_id
-                .as_deref()
-                .map(LcsPersonId::parse)
-                .transpose()?,
-            given_name,
-            family_name,
-            date_of_birth,
-        }))
-    }
 }
 
-/// Trigger plans received (R4.2).
-impl Intake {
-    /// Keeps the plan (or its newer version; an equal or older one is
-    /// ignored). Its effects go out now when its police person is linked to
-    /// a child whose LCS record is held, else when that record arrives
-    /// (`apply_child`). The free-text summary was never read (R8.4).
-    async fn apply_trigger_plan(
-        &self,
-        conn: &mut PgConnection,
-        plan: &TriggerPlan,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<Outcome> {
-        let keys = vec![
-            format!("police:{}", plan.police_person_id),
-            format!("trigger-plan:{}", plan.plan_id),
-        ];
-        store::lock_keys(conn, keys).await?;
-        // The child's row before the plan's, in the order `apply_child`
-        // takes them.
-        let child = match children::by_police_person(conn, &plan.police_person_id).await? {
-            Some((child, _)) => Some(children::lock(conn, child).await?.child_id),
-            None => None,
-        };
-        if !trigger_plans::store(conn, plan, now).await? {
-            return Ok(Outcome::Ignored);
-        }
-        match child {
-            Some(child) => self.release_trigger_plans(conn, child, effects).await?,
-            None => tracing::info!(
-                police_person_id = %plan.police_person_id,
-                plan_id = %plan.plan_id,
-                "trigger plan kept until an LCS child record links its police person"
-            ),
-        }
-        Ok(Outcome::Applied)
-    }
-
-    /// Once the child's LCS record is held: the document, case note, e-mail
-    /// and alert of every plan of the child's police persons whose held
-    /// version has not had them, each version once.
-    async fn release_trigger_plans(
-        &self,
-        conn: &mut PgConnection,
-        child: ChildId,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<()> {
-        let Some(linked) = trigger_plans::linked_child(conn, child).await? else {
-            return Ok(());
-        };
-        for held in trigger_plans::unsent_of_child(conn, child).await? {
-            effects.extend(trigger_plan::on_received(
-                &held.plan,
-                &linked,
-                held.received_at,
-                self.calendar.timezone,
-                &self.templates.trigger_plan_received,
-            ));
-            trigger_plans::mark_sent(conn, &held.plan.plan_id, held.plan.version).await?;
-            tracing::info!(
-                plan_id = %held.plan.plan_id,
-                version = held.plan.version,
-                lcs_person_id = %linked.lcs_person_id,
-                "trigger plan passed on"
-            );
-        }
-        Ok(())
-    }
+/// The span of one event's work and logs. The envelope's attributes are
+/// bounded and free of control characters (the parser refuses others), so
+/// they are fit to log.
+pub fn event_span(event: &InboundEvent) -> tracing::Span {
+    let envelope = &event.envelope;
+    tracing::info_span!(
+        "event",
+        id = %envelope.id,
+        r#type = %envelope.event_type,
+        correlationid = envelope.correlation_id.as_deref().unwrap_or(envelope.id.as_str()),
+    )
 }
 
-/// Folds child `from` into child `into`: police identities move, agenda
-/// items for the same meeting merge, nothing is lost. Shared with the import
-/// command, which joins identities as intake does.
-pub(crate) async fn absorb(
-    conn: &mut PgConnection,
-    from: ChildId,
-    into: ChildId,
-    now: DateTime<Utc>,
-    thresholds: &Thresholds,
-) -> anyhow::Result<()> {
-    for child in [from.min(into), from.max(into)] {
-        children::lock(conn, child).await?;
-    }
-    let open = agenda::open_items(conn, from, now).await?;
-    children::absorb_police_links(conn, from, into).await?;
-    let episodes = episodes::of_child(conn, into).await?;
-    for (meeting, item) in open {
-        if let Some(held) = agenda::item(conn, meeting.date, into).await? {
-            let merged = held.merged_with(&item, &episodes, thresholds);
-            agenda::save(conn, &meeting, into, &merged).await?;
-        }
-    }
-    agenda::move_items(conn, from, into).await?;
-    children::delete(conn, from).await?;
-    Ok(())
+/// Children the sweep evaluates in one transaction.
+const SWEEP_CHILDREN: usize = 200;
+
+/// Why a batch's transaction did not commit.
+enum BatchFailure {
+    /// The event at this index of the batch failed on its own.
+    At(usize, Failure),
+    /// The batch failed, and no one event is known to be the cause.
+    Whole(Failure),
 }
 
 /// Failures that time may cure: the database unreachable, restarting,

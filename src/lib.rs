@@ -19,6 +19,7 @@ pub mod meetings;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod process;
 pub mod process_metrics;
 pub mod retention;
 pub mod retry;

@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<Done> {
             file,
             format,
             until,
-        } => done = simulate(&settings, &file, format, until)?,
+        } => done = simulate(&settings, &cli.config_dir, &file, format, until)?,
         Command::Agenda {
             meeting: AgendaMeeting::Review,
             date,
@@ -490,6 +490,7 @@ async fn dead_letters(settings: &Settings, command: DeadLetterCommand) -> anyhow
 /// `vemt simulate`: the pure core over a file of events, to stdout.
 fn simulate(
     settings: &Settings,
+    config_dir: &std::path::Path,
     file: &std::path::Path,
     format: SimulateFormat,
     until: Option<chrono::DateTime<chrono::Utc>>,
@@ -498,9 +499,10 @@ fn simulate(
     use vemt::simulate;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let templates = vemt::templates::Templates::load(config_dir)?;
     let options = simulate::Options {
         until,
-        ..simulate::Options::from_settings(settings)?
+        ..simulate::Options::from_settings(settings, &templates)?
     };
     let run = simulate::simulate(&text, &options)?;
     let out = match format {

@@ -12,12 +12,12 @@
 //! `sweep.interval_seconds`. At the end it runs them up to the last event's
 //! time, or `--until`.
 //!
-//! The unit of work mirrors `intake.rs` step by step, over in-memory state,
-//! and every rule is the domain's: revisions (`episode::revise`), identity
-//! (`identity`), criteria and queueing (`queue`), agenda items (`agenda`).
+//! The units of work are the service's own (`process`), over a state kept
+//! wholly in memory: the same code the service runs on each batch.
 //! Handled: `police.missing-episode.v1`, `lcs.child.v1`,
-//! `lcs.return-home-interview.v1`. Other types are counted as not simulated,
-//! and so have no effect: a review outcome does not count as a review here.
+//! `lcs.return-home-interview.v1`, `police.trigger-plan.v1`. Other types
+//! are counted as not simulated, and so have no effect: a review outcome
+//! does not count as a review here.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
@@ -26,17 +26,19 @@ use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use crate::config::{Settings, SettingsError};
-use crate::contract::inbound::{InboundEvent, InboundPayload, Limits, Rejection, parse_inbound};
+use crate::contract::inbound::{InboundEvent, Limits, Rejection, parse_inbound};
 use crate::contract::outbound::{self, Cause};
-use crate::domain::agenda::{self, Agenda, ChildFacts, ItemFacts, LastReviewed, ReviewMeeting};
+use crate::domain::agenda::{
+    self, Agenda, ChildFacts, ItemFacts, LastReviewed, ReviewMeeting, TriggerPlanRef,
+};
 use crate::domain::calendar::{Meeting, MeetingCalendar};
-use crate::domain::child::{ChildRecord, ReturnHomeInterview};
-use crate::domain::criteria::{ChildContext, Criterion, Thresholds};
-use crate::domain::effects::{Effect, UnmatchedPersonAlert};
-use crate::domain::episode::{self, Episode, EpisodeStatus, ReportedPerson, Revision};
-use crate::domain::identity::{self, RecordLink, ReportedChild};
-use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId};
-use crate::domain::queue::{self, Item, RequestSubject};
+use crate::domain::child::ReturnHomeInterview;
+use crate::domain::criteria::{Criterion, Thresholds};
+use crate::domain::effects::Effect;
+use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId};
+use crate::domain::template::CaseNoteTemplate;
+use crate::process::{self, ChildKey, Rules, State};
+use crate::templates::Templates;
 
 /// What a run needs from the settings.
 #[derive(Debug, Clone)]
@@ -47,16 +49,22 @@ pub struct Options {
     pub source: String,
     /// Run the timers up to here; by default, the last event's time.
     pub until: Option<DateTime<Utc>>,
+    /// The case note of a trigger plan passed on (R4.2).
+    pub trigger_plan_note: CaseNoteTemplate,
 }
 
 impl Options {
-    /// The criteria and calendar the service would run with.
-    pub fn from_settings(settings: &Settings) -> Result<Self, SettingsError> {
+    /// The criteria, calendar and wording the service would run with.
+    pub fn from_settings(
+        settings: &Settings,
+        templates: &Templates,
+    ) -> Result<Self, SettingsError> {
         Ok(Self {
             thresholds: settings.criteria,
             calendar: settings.calendar()?,
             source: settings.service.source.clone(),
             until: None,
+            trigger_plan_note: templates.trigger_plan_received.clone(),
         })
     }
 }
@@ -214,30 +222,6 @@ fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-type ChildKey = u64;
-
-#[derive(Debug, Clone, Default)]
-struct Child {
-    lcs_person_id: Option<LcsPersonId>,
-    record: Option<ChildRecord>,
-}
-
-/// An episode as the `episodes` table holds it.
-#[derive(Debug, Clone)]
-struct HeldEpisode {
-    episode: Episode,
-    revision: u32,
-    police_person_id: PolicePersonId,
-    /// The person as the applied revision reported them.
-    person: ReportedPerson,
-}
-
-#[derive(Debug, Clone)]
-struct HeldItem {
-    meeting: Meeting,
-    item: Item,
-}
-
 enum Handled {
     Applied,
     Ignored,
@@ -245,17 +229,13 @@ enum Handled {
     NotSimulated,
 }
 
-/// The service's state, in memory: what its tables hold.
+/// The service's state, in memory (`process::State`, every table), and what
+/// the timers and the run keep besides.
 struct World<'a> {
     options: &'a Options,
     clock: DateTime<Utc>,
-    next_child: ChildKey,
-    children: BTreeMap<ChildKey, Child>,
-    police: BTreeMap<PolicePersonId, ChildKey>,
-    episodes: BTreeMap<EpisodeId, HeldEpisode>,
-    /// Each interview's latest statement, with when it was stated.
-    interviews: BTreeMap<RhiId, (ReturnHomeInterview, DateTime<Utc>)>,
-    items: BTreeMap<(NaiveDate, ChildKey), HeldItem>,
+    state: State,
+    /// Agendas collated, by meeting.
     collations: BTreeMap<NaiveDate, Agenda>,
     inbox: HashSet<(String, String)>,
     first_received: Option<DateTime<Utc>>,
@@ -268,12 +248,7 @@ impl<'a> World<'a> {
         Self {
             options,
             clock: DateTime::UNIX_EPOCH,
-            next_child: 1,
-            children: BTreeMap::new(),
-            police: BTreeMap::new(),
-            episodes: BTreeMap::new(),
-            interviews: BTreeMap::new(),
-            items: BTreeMap::new(),
+            state: State::in_memory(),
             collations: BTreeMap::new(),
             inbox: HashSet::new(),
             first_received: None,
@@ -290,6 +265,14 @@ impl<'a> World<'a> {
         &self.options.calendar
     }
 
+    fn rules(&self) -> Rules<'a> {
+        Rules {
+            thresholds: &self.options.thresholds,
+            calendar: &self.options.calendar,
+            trigger_plan_note: &self.options.trigger_plan_note,
+        }
+    }
+
     fn record(&mut self, effects: Vec<Effect>, cause: &Cause, at: DateTime<Utc>) {
         self.produced
             .extend(effects.into_iter().map(|effect| Produced {
@@ -299,10 +282,13 @@ impl<'a> World<'a> {
             }));
     }
 
-    // ---- the unit of work (intake.rs) ------------------------------------
-
+    /// The unit of work: the inbox, then the rules of `process` over the
+    /// state, as the service runs them.
     fn handle(&mut self, event: &InboundEvent, now: DateTime<Utc>) -> Handled {
         let envelope = &event.envelope;
+        if !process::applies_to(&event.payload) {
+            return Handled::NotSimulated;
+        }
         if !self
             .inbox
             .insert((envelope.source.clone(), envelope.id.clone()))
@@ -311,316 +297,21 @@ impl<'a> World<'a> {
         }
         self.first_received.get_or_insert(now);
         let mut effects = Vec::new();
-        let handled = match &event.payload {
-            InboundPayload::MissingEpisode(report) => self.apply_episode(report, now, &mut effects),
-            InboundPayload::Child(record) => self.apply_child(record, now, &mut effects),
-            InboundPayload::ReturnHomeInterview(rhi) => {
-                let stated_at = envelope.time.unwrap_or(now);
-                match self.interviews.get(&rhi.rhi_id) {
-                    Some((_, held)) if *held >= stated_at => Handled::Ignored,
-                    _ => {
-                        self.interviews
-                            .insert(rhi.rhi_id.clone(), (rhi.clone(), stated_at));
-                        Handled::Applied
-                    }
-                }
-            }
-            _ => Handled::NotSimulated,
-        };
+        let rules = self.rules();
+        let handled = process::apply(&mut self.state, &rules, event, now, &mut effects)
+            .expect("children are numbered in memory");
         let cause = Cause::inbound(&envelope.id, envelope.correlation_id.as_deref());
         self.record(effects, &cause, now);
-        handled
-    }
-
-    fn apply_episode(
-        &mut self,
-        report: &episode::EpisodeReport,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> Handled {
-        let person = &report.person;
-        let child = self.reported_child(
-            &person.police_person_id,
-            person.lcs_person_id.as_ref(),
-            now,
-            effects,
-        );
-        let held = self
-            .episodes
-            .get(&report.episode_id)
-            .map(|h| (&h.episode, h.revision));
-        match episode::revise(held, report, now) {
-            Revision::Ignored => return Handled::Ignored,
-            Revision::OlderButHigh(episode) => {
-                if let Some(held) = self.episodes.get_mut(&report.episode_id) {
-                    held.episode = episode;
-                }
-            }
-            Revision::Applied(episode) => {
-                self.episodes.insert(
-                    report.episode_id.clone(),
-                    HeldEpisode {
-                        episode,
-                        revision: report.revision,
-                        police_person_id: person.police_person_id.clone(),
-                        person: person.clone(),
-                    },
-                );
-            }
-        }
-        self.evaluate(child, now, effects);
-        Handled::Applied
-    }
-
-    fn linked(&self, police: &PolicePersonId) -> Option<(ChildKey, Option<&str>)> {
-        self.police.get(police).map(|child| {
-            let lcs = self
-                .children
-                .get(child)
-                .and_then(|c| c.lcs_person_id.as_ref());
-            (*child, lcs.map(LcsPersonId::as_str))
-        })
-    }
-
-    fn by_lcs_person(&self, lcs: &LcsPersonId) -> Option<ChildKey> {
-        self.children
-            .iter()
-            .find(|(_, c)| c.lcs_person_id.as_ref() == Some(lcs))
-            .map(|(key, _)| *key)
-    }
-
-    fn create(&mut self, lcs: Option<&LcsPersonId>) -> ChildKey {
-        let key = self.next_child;
-        self.next_child += 1;
-        self.children.insert(
-            key,
-            Child {
-                lcs_person_id: lcs.cloned(),
-                record: None,
-            },
-        );
-        key
-    }
-
-    fn reported_child(
-        &mut self,
-        police: &PolicePersonId,
-        lcs: Option<&LcsPersonId>,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> ChildKey {
-        match identity::reported_child(self.linked(police), lcs) {
-            ReportedChild::Linked { child, .. } => child,
-            ReportedChild::Join { unmatched, lcs } => match self.by_lcs_person(lcs) {
-                None => {
-                    if let Some(child) = self.children.get_mut(&unmatched) {
-                        child.lcs_person_id = Some(lcs.clone());
-                    }
-                    unmatched
-                }
-                Some(known) => {
-                    self.absorb(unmatched, known, now);
-                    known
-                }
-            },
-            ReportedChild::LinkToLcs(lcs) => {
-                let child = match self.by_lcs_person(lcs) {
-                    Some(child) => child,
-                    None => self.create(Some(lcs)),
-                };
-                self.police.insert(police.clone(), child);
-                child
-            }
-            ReportedChild::NewUnmatched => {
-                let child = self.create(None);
-                self.police.insert(police.clone(), child);
-                effects.push(Effect::UnmatchedPersonAlert(UnmatchedPersonAlert {
-                    police_person_id: police.clone(),
-                }));
-                child
-            }
+        match handled {
+            Some(process::Handled::Applied) => Handled::Applied,
+            Some(process::Handled::Ignored) => Handled::Ignored,
+            None => Handled::NotSimulated,
         }
     }
 
-    /// Folds `from` into `into`: police links move, items of meetings still
-    /// open merge, every other item of `from` moves where `into` has none.
-    fn absorb(&mut self, from: ChildKey, into: ChildKey, now: DateTime<Utc>) {
-        let open: Vec<HeldItem> = self
-            .items
-            .iter()
-            .filter(|((_, child), held)| *child == from && held.meeting.collation_at > now)
-            .map(|(_, held)| held.clone())
-            .collect();
-        for child in self.police.values_mut() {
-            if *child == from {
-                *child = into;
-            }
-        }
-        let episodes = self.episodes_of(into);
-        let thresholds = self.thresholds();
-        for moving in open {
-            if let Some(held) = self.items.get_mut(&(moving.meeting.date, into)) {
-                held.item = held.item.merged_with(&moving.item, &episodes, thresholds);
-            }
-        }
-        let of_from: Vec<NaiveDate> = self
-            .items
-            .keys()
-            .filter(|(_, child)| *child == from)
-            .map(|(date, _)| *date)
-            .collect();
-        for date in of_from {
-            if let Some(held) = self.items.remove(&(date, from)) {
-                self.items.entry((date, into)).or_insert(held);
-            }
-        }
-        self.children.remove(&from);
-    }
-
-    fn apply_child(
-        &mut self,
-        record: &ChildRecord,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> Handled {
-        let target = match self.by_lcs_person(&record.lcs_person_id) {
-            Some(child) => child,
-            None => self.adopt_or_create(record),
-        };
-        let held = self.children.get(&target).and_then(|c| c.record.as_ref());
-        if held.is_some_and(|held| held.revision >= record.revision) {
-            return Handled::Ignored;
-        }
-        let mut others = Vec::new();
-        for police in &record.police_person_ids {
-            match identity::record_link(&target, self.linked(police)) {
-                RecordLink::New => {
-                    self.police.insert(police.clone(), target);
-                }
-                RecordLink::Same => {}
-                RecordLink::Absorb(child) => self.absorb(child, target, now),
-                RecordLink::MoveFrom(child) => {
-                    self.police.insert(police.clone(), target);
-                    others.push(child);
-                }
-            }
-        }
-        if let Some(child) = self.children.get_mut(&target) {
-            child.record = Some(record.clone());
-        }
-        self.evaluate(target, now, effects);
-        for other in others {
-            self.evaluate(other, now, effects);
-        }
-        Handled::Applied
-    }
-
-    fn adopt_or_create(&mut self, record: &ChildRecord) -> ChildKey {
-        for police in &record.police_person_ids {
-            if let Some((child, None)) = self.linked(police) {
-                if let Some(adopted) = self.children.get_mut(&child) {
-                    adopted.lcs_person_id = Some(record.lcs_person_id.clone());
-                }
-                return child;
-            }
-        }
-        self.create(Some(&record.lcs_person_id))
-    }
-
-    /// Every episode of the child under any of their police identities, in
-    /// the order the store lists them.
-    fn episodes_of(&self, child: ChildKey) -> Vec<Episode> {
-        let mut episodes: Vec<Episode> = self
-            .episodes
-            .values()
-            .filter(|h| self.police.get(&h.police_person_id) == Some(&child))
-            .map(|h| h.episode.clone())
-            .collect();
-        episodes.sort_by(|a, b| {
-            (a.reported_missing_at, &a.episode_id).cmp(&(b.reported_missing_at, &b.episode_id))
-        });
-        episodes
-    }
-
-    /// R2.2: the latest collated meeting that held the child and has sat.
-    fn last_reviewed(&self, child: ChildKey, now: DateTime<Utc>) -> Option<Meeting> {
-        self.items
-            .iter()
-            .filter(|((date, c), held)| {
-                *c == child
-                    && self.collations.contains_key(date)
-                    && held.meeting.meeting_at <= now
-                    && !held.item.assessment.is_empty()
-            })
-            .map(|(_, held)| held.meeting)
-            .max_by_key(|m| (m.meeting_at, m.date))
-    }
-
-    /// `Intake::evaluate`: the criteria at `now`, and the child's item on the
-    /// next open meeting kept in step (R2.1), asking for the trigger plan the
-    /// first time the item holds a criterion (R4.1).
-    fn evaluate(&mut self, child: ChildKey, now: DateTime<Utc>, effects: &mut Vec<Effect>) -> bool {
-        let Some(held_child) = self.children.get(&child) else {
-            return false;
-        };
-        let episodes = self.episodes_of(child);
-        let context = ChildContext {
-            vemt_active: held_child
-                .record
-                .as_ref()
-                .is_some_and(ChildRecord::vemt_active),
-            last_reviewed: self.last_reviewed(child, now).map(|m| m.meeting_at),
-        };
-        let calendar = self.calendar();
-        let decision = queue::decide(&episodes, context, now, self.thresholds(), calendar);
-        let meeting = decision
-            .as_ref()
-            .map_or_else(|| calendar.next_open_meeting(now), |d| d.meeting);
-        let held = self.items.get(&(meeting.date, child)).map(|h| &h.item);
-        let Some(mut item) = queue::updated_item(
-            held,
-            decision.map(|d| d.assessment),
-            &episodes,
-            self.thresholds(),
-        ) else {
-            return true;
-        };
-        if item.needs_trigger_plan_request()
-            && let Some(subject) = self.request_subject(child, &episodes)
-        {
-            effects.push(Effect::TriggerPlanRequest(
-                queue::trigger_plan_copy_request(subject, &meeting),
-            ));
-            item.trigger_plan_requested = true;
-        }
-        if held != Some(&item) {
-            self.items
-                .insert((meeting.date, child), HeldItem { meeting, item });
-        }
-        true
-    }
-
-    /// The police person of the child's newest episode, named as LCS names
-    /// the child when the record is held.
-    fn request_subject(&self, child: ChildKey, episodes: &[Episode]) -> Option<RequestSubject> {
-        let newest = queue::newest_counted(episodes)?;
-        let reported = self.episodes.get(&newest.episode_id)?;
-        let held = self.children.get(&child)?;
-        let (given_name, family_name, date_of_birth) = match &held.record {
-            Some(r) => (r.given_name.clone(), r.family_name.clone(), r.date_of_birth),
-            None => (
-                reported.person.given_name.clone(),
-                reported.person.family_name.clone(),
-                reported.person.date_of_birth,
-            ),
-        };
-        Some(RequestSubject {
-            police_person_id: reported.police_person_id.clone(),
-            lcs_person_id: held.lcs_person_id.clone(),
-            given_name,
-            family_name,
-            date_of_birth,
-        })
+    /// R2.2, as the service reads it, as a meeting.
+    fn last_reviewed(&self, child: ChildKey, now: DateTime<Utc>) -> Option<NaiveDate> {
+        process::last_reviewed(&self.state, child, now).map(|(date, _)| date)
     }
 
     // ---- the timers (scheduler) ------------------------------------------
@@ -643,6 +334,7 @@ impl<'a> World<'a> {
         let collation = self.calendar().next_open_meeting(self.clock).collation_at;
         let limit = Duration::hours(i64::from(self.thresholds().over_hours));
         let crossing = self
+            .state
             .episodes
             .values()
             .filter(|h| h.episode.is_live())
@@ -654,16 +346,11 @@ impl<'a> World<'a> {
 
     /// `Intake::sweep`: every child with a live episode evaluated at `now`.
     fn sweep(&mut self, now: DateTime<Utc>) {
-        let live: BTreeSet<ChildKey> = self
-            .episodes
-            .values()
-            .filter(|h| h.episode.status == EpisodeStatus::Open)
-            .filter_map(|h| self.police.get(&h.police_person_id).copied())
-            .collect();
         let meeting = self.calendar().next_open_meeting(now);
-        for child in live {
+        let rules = self.rules();
+        for child in process::with_live_episodes(&self.state) {
             let mut effects = Vec::new();
-            if !self.evaluate(child, now, &mut effects) {
+            if !process::evaluate(&mut self.state, &rules, child, now, &mut effects) {
                 continue;
             }
             let cause = Cause::timer(&format!("sweep/{child}/{}", meeting.date));
@@ -675,6 +362,7 @@ impl<'a> World<'a> {
     /// passed, and the latest one even with none if events came before it.
     fn collate_due(&mut self, now: DateTime<Utc>) {
         let mut due: Vec<Meeting> = self
+            .state
             .items
             .values()
             .filter(|held| {
@@ -696,6 +384,7 @@ impl<'a> World<'a> {
         for meeting in due {
             let agenda = self.build(meeting, meeting.collation_at, Some(now));
             self.collations.insert(meeting.date, agenda.clone());
+            self.state.collated.insert(meeting.date);
             let cause = Cause::timer(&format!("collation/{}", meeting.date));
             self.record(
                 vec![Effect::MissingReviewAgenda(Box::new(agenda))],
@@ -713,6 +402,7 @@ impl<'a> World<'a> {
         collated_at: Option<DateTime<Utc>>,
     ) -> Agenda {
         let items = self
+            .state
             .items
             .iter()
             .filter(|((date, _), held)| *date == meeting.date && !held.item.assessment.is_empty())
@@ -720,17 +410,17 @@ impl<'a> World<'a> {
                 let facts = ItemFacts {
                     child: self.child_facts(*child)?,
                     assessment: held.item.assessment.clone(),
-                    episodes: self.episodes_of(*child),
+                    episodes: self.state.episodes_of(*child),
                     interviews: self.interviews_of(*child),
                     last_reviewed: self
                         .last_reviewed(*child, as_of)
-                        .filter(|m| m.date != meeting.date)
-                        .map(|m| LastReviewed {
-                            date: m.date,
+                        .filter(|date| *date != meeting.date)
+                        .map(|date| LastReviewed {
+                            date,
                             meeting: ReviewMeeting::MissingReview,
                             outcome: None,
                         }),
-                    trigger_plan: None,
+                    trigger_plan: self.newest_plan(*child),
                     // Simulated reports name no other LCS person.
                     links: Vec::new(),
                     open_without_update_days:
@@ -745,42 +435,62 @@ impl<'a> World<'a> {
     /// Who the child is: from the LCS record when held, else from the
     /// police's newest report of them.
     fn child_facts(&self, child: ChildKey) -> Option<ChildFacts> {
-        let held = self.children.get(&child)?;
-        let police_person_ids: Vec<PolicePersonId> = self
-            .police
-            .iter()
-            .filter(|(_, c)| **c == child)
-            .map(|(p, _)| p.clone())
-            .collect();
+        let held = self.state.children.get(&child)?;
         let newest_report = self
-            .episodes
-            .values()
-            .filter(|h| self.police.get(&h.police_person_id) == Some(&child))
+            .state
+            .held_episodes_of(child)
             .max_by_key(|h| h.episode.reported_missing_at)
             .map(|h| &h.person);
         let (given_name, family_name, date_of_birth) = match (&held.record, newest_report) {
             (Some(r), _) => (r.given_name.clone(), r.family_name.clone(), r.date_of_birth),
-            (None, Some(p)) => (p.given_name.clone(), p.family_name.clone(), p.date_of_birth),
+            (None, Some(p)) => (
+                p.given_name.clone()?,
+                p.family_name.clone()?,
+                p.date_of_birth?,
+            ),
             (None, None) => return None,
         };
         Some(ChildFacts {
             lcs_person_id: held.lcs_person_id.clone(),
-            police_person_ids,
+            police_person_ids: self.state.police_of(child),
             given_name,
             family_name,
             date_of_birth,
-            vemt_status: held.record.as_ref().map(|r| r.vemt.status),
-            early_help: held.record.as_ref().is_some_and(|r| r.ehm_id.is_some()),
+            vemt_status: held.record.as_ref().map(|r| r.vemt_status),
+            early_help: held.record.as_ref().is_some_and(|r| r.early_help),
         })
     }
 
+    /// R3.2: the newest plan (by issue time, then version) of any of the
+    /// child's police persons, as `trigger_plans::newest_of_child` reads it.
+    fn newest_plan(&self, child: ChildKey) -> Option<TriggerPlanRef> {
+        let police = self.state.police_of(child);
+        self.state
+            .plans
+            .values()
+            .filter(|h| police.contains(&h.plan.police_person_id))
+            .max_by(|a, b| {
+                (a.plan.issued_at, a.plan.version, &a.plan.plan_id).cmp(&(
+                    b.plan.issued_at,
+                    b.plan.version,
+                    &b.plan.plan_id,
+                ))
+            })
+            .map(|h| TriggerPlanRef {
+                plan_id: h.plan.plan_id.to_string(),
+                version: h.plan.version,
+                url: h.plan.url.as_str().to_owned(),
+            })
+    }
+
     fn interviews_of(&self, child: ChildKey) -> Vec<ReturnHomeInterview> {
-        self.interviews
+        self.state
+            .interviews
             .values()
             .filter(|(rhi, _)| {
-                self.episodes
-                    .get(&rhi.episode_id)
-                    .is_some_and(|h| self.police.get(&h.police_person_id) == Some(&child))
+                self.state.episodes.get(&rhi.episode_id).is_some_and(|h| {
+                    self.state.police.get(&h.police_person_id).map(|l| l.child) == Some(child)
+                })
             })
             .map(|(rhi, _)| rhi.clone())
             .collect()
@@ -798,6 +508,7 @@ impl<'a> World<'a> {
             })
             .collect();
         let open: BTreeMap<NaiveDate, Meeting> = self
+            .state
             .items
             .values()
             .filter(|h| {
@@ -920,6 +631,8 @@ pub fn render_text(run: &Simulation) -> String {
 
     let mut requests = Vec::new();
     let mut alerts = Vec::new();
+    // The rest (a trigger plan passed on, R4.2): counted by type.
+    let mut others: BTreeMap<&str, usize> = BTreeMap::new();
     for produced in &run.effects {
         match &produced.effect {
             Effect::TriggerPlanRequest(r) => {
@@ -934,7 +647,7 @@ pub fn render_text(run: &Simulation) -> String {
                     a.police_person_id
                 ));
             }
-            _ => {}
+            other => *others.entry(other.event_type()).or_default() += 1,
         }
     }
     requests.sort();
@@ -954,6 +667,12 @@ pub fn render_text(run: &Simulation) -> String {
     );
     for line in &alerts {
         let _ = writeln!(out, "{line}");
+    }
+    if !others.is_empty() {
+        out.push_str("  trigger plans passed on (R4.2):\n");
+        for (event_type, count) in &others {
+            let _ = writeln!(out, "    {event_type}: {count}");
+        }
     }
 
     let collated = run.agendas.iter().filter(|m| m.collated).count();
@@ -1057,6 +776,9 @@ mod tests {
             calendar: MeetingCalendar::default(),
             source: "urn:vemt:test".into(),
             until: None,
+            trigger_plan_note: Templates::load(&root().join("config"))
+                .expect("shipped templates load")
+                .trigger_plan_received,
         }
     }
 
@@ -1157,7 +879,8 @@ mod tests {
         let settings = Settings::load(&root().join("config"), "local").expect("settings load");
         let text = std::fs::read_to_string(root().join("examples/simulate.jsonl")).unwrap();
         let readme = std::fs::read_to_string(root().join("docs/simulate.md")).unwrap();
-        let mut options = Options::from_settings(&settings).unwrap();
+        let templates = Templates::load(&root().join("config")).unwrap();
+        let mut options = Options::from_settings(&settings, &templates).unwrap();
         let defaults = render_text(&simulate(&text, &options).unwrap());
         assert_eq!(
             defaults,
@@ -1479,20 +1202,16 @@ mod tests {
     // Other event types are counted, not applied; an empty file runs.
     #[test]
     fn other_types_are_counted_as_not_simulated() {
-        let plan = event(
-            "tp-1",
-            "police.trigger-plan.v1",
+        let update = event(
+            "au-1",
+            "meeting.action-updated.v1",
             "2027-01-04T09:00:00Z",
-            json!({
-                "plan_id": "TP-1", "police_person_id": "P-1", "version": 1,
-                "issued_at": "2027-01-04T09:00:00Z",
-                "document": { "url": "https://police.example/p/TP-1" },
-            }),
+            json!({ "action_id": "A-1", "status": "done" }),
         );
-        let done = run(&[plan], &options());
+        let done = run(&[update], &options());
         assert_eq!(
             done.not_simulated,
-            BTreeMap::from([("police.trigger-plan.v1".to_owned(), 1)])
+            BTreeMap::from([("meeting.action-updated.v1".to_owned(), 1)])
         );
         assert_eq!(done.applied, 0);
         let empty = simulate("", &options()).unwrap();

@@ -1,5 +1,7 @@
-//! The inbound consumer: manual acks, bounded prefetch, one unit of work per
-//! delivery, acked only after its transaction commits.
+//! The inbound consumer: manual acks, bounded prefetch, batches of
+//! deliveries (up to `broker.batch_size`, or what arrives within
+//! `broker.batch_linger_ms`) applied as one unit of work and acked together,
+//! with `multiple`, only after its transaction commits.
 //!
 //! Each delivery ends one of three ways: applied (or a duplicate, or an old
 //! revision) and acked; refused and dead-lettered with the reason in
@@ -125,21 +127,44 @@ impl Consumer {
             )
             .await?;
         tracing::info!(queue = %self.settings.inbound_queue, "consuming");
+        let linger = std::time::Duration::from_millis(self.settings.batch_linger_ms);
+        let size = usize::from(self.settings.batch_size);
         loop {
-            tokio::select! {
+            let first = tokio::select! {
                 // Checked first: deliveries already buffered must not keep
                 // a stopping service busy.
                 biased;
                 _ = shutdown.changed() => break,
-                next = deliveries.next() => match next {
-                    None => anyhow::bail!("the broker cancelled the consumer"),
-                    Some(Err(err)) => return Err(err.into()),
-                    Some(Ok(delivery)) => {
-                        if !self.process(connection, delivery, &mut shutdown).await? {
-                            break;
-                        }
+                next = deliveries.next() => next,
+            };
+            let mut batch = match first {
+                None => anyhow::bail!("the broker cancelled the consumer"),
+                Some(Err(err)) => return Err(err.into()),
+                Some(Ok(delivery)) => vec![delivery],
+            };
+            // What else arrives within the linger (what is buffered already
+            // is taken at once), up to a batch.
+            let until = tokio::time::Instant::now() + linger;
+            let mut ended = None;
+            while batch.len() < size {
+                match tokio::time::timeout_at(until, deliveries.next()).await {
+                    Ok(Some(Ok(delivery))) => batch.push(delivery),
+                    Ok(Some(Err(err))) => {
+                        ended = Some(anyhow::Error::from(err));
+                        break;
                     }
-                },
+                    Ok(None) => {
+                        ended = Some(anyhow::anyhow!("the broker cancelled the consumer"));
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if !self.process(connection, batch, &mut shutdown).await? {
+                break;
+            }
+            if let Some(err) = ended {
+                return Err(err);
             }
         }
         self.stop(deliveries.tag()).await;
@@ -163,90 +188,95 @@ impl Consumer {
         }
     }
 
-    /// Returns `false` when shutdown interrupted a retry (the delivery stays
-    /// unacked and comes back to whichever instance runs next).
+    /// Applies a batch of deliveries: each checked alone (a refused one is
+    /// dead-lettered alone), the admitted ones in one unit of work, then
+    /// acked together after its commit. Returns `false` when shutdown
+    /// interrupted a retry (the deliveries stay unacked and come back to
+    /// whichever instance runs next).
     async fn process(
         &self,
         connection: &Connection,
-        delivery: Delivery,
+        deliveries: Vec<Delivery>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<bool> {
         let received = Instant::now();
         let now = self.clock.now();
-        let event = match self.admit(&delivery, now) {
-            Ok(event) => event,
-            Err((kind, rejection)) => {
-                // Not an event (yet): the routing key is the type by
-                // contract, and the metrics bound it to the known ones.
-                let event_type = delivery.routing_key.as_str();
-                self.metrics.event_consumed(event_type);
-                self.refuse(connection, &delivery, kind, &rejection).await?;
-                self.metrics
-                    .observe_processing(event_type, received.elapsed());
-                return Ok(true);
-            }
-        };
-        let envelope = &event.envelope;
-        let event_type = envelope.event_type.as_str();
-        self.metrics.event_consumed(event_type);
-        // The envelope's attributes are bounded and free of control
-        // characters (the parser refuses others), so they are fit to log.
-        let span = tracing::info_span!(
-            "event",
-            id = %envelope.id,
-            r#type = %envelope.event_type,
-            correlationid = envelope.correlation_id.as_deref().unwrap_or(envelope.id.as_str()),
-        );
-        async {
-            let mut outage = crate::retry::database_outage();
-            let mut data_refusals = 0;
-            loop {
-                let failure = match self.intake.handle(&event, self.clock.now()).await {
-                    Ok(outcome) => {
-                        tracing::info!(outcome = outcome.as_str(), "event handled");
-                        ack(&delivery).await?;
-                        self.metrics.event_handled(event_type, outcome);
-                        self.metrics
-                            .observe_processing(event_type, received.elapsed());
-                        return Ok(true);
-                    }
-                    Err(failure) => failure,
-                };
-                let kind = match &failure {
-                    Failure::Refused(_) => RefusalKind::Rejected,
-                    // Tried twice, each in its own transaction: a clash
-                    // with another instance passes, the event's own data
-                    // does not.
-                    Failure::DataRefused { code } if data_refusals == 0 => {
-                        data_refusals += 1;
-                        tracing::warn!(sqlstate = %code, "the database refused the event's data; trying once more");
-                        continue;
-                    }
-                    Failure::DataRefused { .. } => RefusalKind::Data,
-                    Failure::Internal(err) => {
-                        tracing::error!(error = %untrusted(&format!("{err:#}"), 500), "event failed in the service; dead-lettered");
-                        self.metrics.event_failed(event_type);
-                        RefusalKind::Internal
-                    }
-                    Failure::Transient(err) => {
-                        let delay = outage.next().unwrap_or(std::time::Duration::from_secs(30));
-                        tracing::warn!(error = %untrusted(&format!("{err:#}"), 500), retry_in_ms = delay.as_millis() as u64, "database unavailable; will retry");
-                        tokio::select! {
-                            _ = shutdown.changed() => return Ok(false),
-                            _ = tokio::time::sleep(delay) => {}
-                        }
-                        continue;
-                    }
-                };
-                self.refuse(connection, &delivery, kind, &failure.rejection())
-                    .await?;
-                self.metrics
-                    .observe_processing(event_type, received.elapsed());
-                return Ok(true);
+        let mut admitted = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            match self.admit(&delivery, now) {
+                Ok(event) => {
+                    self.metrics.event_consumed(&event.envelope.event_type);
+                    admitted.push((delivery, event));
+                }
+                Err((kind, rejection)) => {
+                    // Not an event (yet): the routing key is the type by
+                    // contract, and the metrics bound it to the known ones.
+                    let event_type = delivery.routing_key.as_str();
+                    self.metrics.event_consumed(event_type);
+                    self.refuse(connection, &delivery, kind, &rejection).await?;
+                    self.metrics
+                        .observe_processing(event_type, received.elapsed());
+                }
             }
         }
-        .instrument(span)
-        .await
+        if admitted.is_empty() {
+            return Ok(true);
+        }
+        let events: Vec<&InboundEvent> = admitted.iter().map(|(_, e)| e).collect();
+        let mut outage = crate::retry::database_outage();
+        let results = loop {
+            let failure = match self.intake.handle_batch(&events, self.clock.now()).await {
+                Ok(results) => break results,
+                Err(failure) => failure,
+            };
+            let delay = outage.next().unwrap_or(std::time::Duration::from_secs(30));
+            tracing::warn!(error = %untrusted(&failure.to_string(), 500), events = events.len(), retry_in_ms = delay.as_millis() as u64, "database unavailable; will retry");
+            tokio::select! {
+                _ = shutdown.changed() => return Ok(false),
+                _ = tokio::time::sleep(delay) => {}
+            }
+        };
+        let mut last_applied = None;
+        for ((delivery, event), result) in admitted.iter().zip(results) {
+            let envelope = &event.envelope;
+            let event_type = envelope.event_type.as_str();
+            let span = crate::intake::event_span(event);
+            let _entered = span.enter();
+            match result {
+                Ok(outcome) => {
+                    tracing::info!(outcome = outcome.as_str(), "event handled");
+                    self.metrics.event_handled(event_type, outcome);
+                    last_applied = Some(delivery);
+                }
+                Err(failure) => {
+                    let kind = match &failure {
+                        Failure::Refused(_) => RefusalKind::Rejected,
+                        Failure::DataRefused { .. } => RefusalKind::Data,
+                        Failure::Internal(err) | Failure::Transient(err) => {
+                            tracing::error!(error = %untrusted(&format!("{err:#}"), 500), "event failed in the service; dead-lettered");
+                            self.metrics.event_failed(event_type);
+                            RefusalKind::Internal
+                        }
+                    };
+                    drop(_entered);
+                    self.refuse(connection, delivery, kind, &failure.rejection())
+                        .instrument(span.clone())
+                        .await?;
+                }
+            }
+        }
+        // Every earlier delivery on the channel is settled (applied, or
+        // dead-lettered and acked one by one above): one ack covers them.
+        if let Some(delivery) = last_applied
+            && !delivery.ack(BasicAckOptions { multiple: true }).await?
+        {
+            anyhow::bail!("ack not delivered: the channel is closed");
+        }
+        for (_, event) in &admitted {
+            self.metrics
+                .observe_processing(&event.envelope.event_type, received.elapsed());
+        }
+        Ok(true)
     }
 
     /// The checks before any state is touched: who sent it (R8.5), then what

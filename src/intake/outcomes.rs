@@ -11,7 +11,7 @@ use crate::contract::inbound::Rejection;
 use crate::domain::effects::Effect;
 use crate::domain::outcome::{self, ActionUpdate, NoteTemplates, OutcomeChild, ReviewOutcome};
 use crate::domain::queue::RequestSubject;
-use crate::store::{self, children, episodes, outcomes};
+use crate::store::{self, children, outcomes};
 
 /// The rule an outcome for an unknown child breaks.
 pub const UNKNOWN_CHILD_RULE: &str = "must be a child the service knows (send lcs.child.v1 first)";
@@ -47,8 +47,13 @@ impl Intake {
         let police = match &review.trigger_plan {
             None => None,
             Some(_) => {
-                let child_episodes = episodes::of_child(conn, known.child_id).await?;
-                match self.request_subject(conn, &row, &child_episodes).await? {
+                let wanted = store::batch::Wanted {
+                    children: [known.child_id].into(),
+                    ..Default::default()
+                };
+                let state = store::batch::load(conn, &wanted).await?;
+                let child_episodes = state.episodes_of(known.child_id);
+                match crate::process::request_subject(&state, known.child_id, &child_episodes) {
                     Some(subject) => Some(subject),
                     None => match (
                         known.police_person_ids.first(),

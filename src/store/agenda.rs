@@ -12,6 +12,8 @@ use crate::domain::ids::EpisodeId;
 // The item is domain: `simulate` keeps the same items in memory.
 pub use crate::domain::queue::Item;
 
+// Also read and written one by one when operations move a meeting
+// (`meetings.rs`); a batch's units of work use `store::batch`.
 pub async fn item(
     conn: &mut PgConnection,
     meeting_date: NaiveDate,
@@ -54,55 +56,6 @@ pub async fn save(
     )
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Items of a child still open for change (collation not yet passed), to be
-/// merged when the child turns out to be another child (R7.1).
-pub async fn open_items(
-    conn: &mut PgConnection,
-    child_id: ChildId,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Vec<(Meeting, Item)>> {
-    let rows = sqlx::query!(
-        "SELECT meeting_date, meeting_at, collation_at, assessment, trigger_plan_requested
-         FROM agenda_items WHERE child_id = $1 AND collation_at > $2 ORDER BY meeting_date",
-        child_id,
-        now
-    )
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok((
-                Meeting {
-                    date: r.meeting_date,
-                    meeting_at: r.meeting_at,
-                    collation_at: r.collation_at,
-                },
-                Item {
-                    assessment: assessment_from_json(&r.assessment)?,
-                    trigger_plan_requested: r.trigger_plan_requested,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// Hands every item of `from` to `into`, for meetings where `into` has none;
-/// the caller merges the rest itself.
-pub async fn move_items(conn: &mut PgConnection, from: ChildId, into: ChildId) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE agenda_items a SET child_id = $2 WHERE child_id = $1
-         AND NOT EXISTS (SELECT 1 FROM agenda_items b WHERE b.child_id = $2 AND b.meeting_date = a.meeting_date)",
-        from,
-        into
-    )
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query!("DELETE FROM agenda_items WHERE child_id = $1", from)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
@@ -201,7 +154,7 @@ pub async fn open_meetings(conn: &mut PgConnection) -> sqlx::Result<Vec<(Meeting
         .collect())
 }
 
-fn assessment_from_json(value: &Value) -> anyhow::Result<Assessment> {
+pub(crate) fn assessment_from_json(value: &Value) -> anyhow::Result<Assessment> {
     let object = value
         .as_object()
         .ok_or_else(|| anyhow::anyhow!("stored assessment is not an object"))?;

@@ -1,11 +1,10 @@
 //! Children and the police identities linked to them (R7.1).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use sqlx::PgConnection;
 
 use super::ChildId;
-use crate::domain::child::ChildRecord;
-use crate::domain::ids::{LcsPersonId, PolicePersonId};
+use crate::domain::ids::LcsPersonId;
 
 /// What the queue needs to know about a child.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,120 +44,6 @@ pub async fn by_lcs_person(
     )
     .fetch_optional(conn)
     .await
-}
-
-/// The child a police person is linked to, with that child's LCS id.
-pub async fn by_police_person(
-    conn: &mut PgConnection,
-    police: &PolicePersonId,
-) -> sqlx::Result<Option<(ChildId, Option<String>)>> {
-    let row = sqlx::query!(
-        "SELECT c.child_id, c.lcs_person_id FROM police_persons p JOIN children c USING (child_id)
-         WHERE p.police_person_id = $1",
-        police.as_str()
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|r| (r.child_id, r.lcs_person_id)))
-}
-
-/// `now` (the service's clock) stamps the row: retention (R8.6) counts from it.
-pub async fn create(
-    conn: &mut PgConnection,
-    lcs: Option<&LcsPersonId>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<ChildId> {
-    sqlx::query_scalar!(
-        "INSERT INTO children (lcs_person_id, created_at, updated_at) VALUES ($1, $2, $2) RETURNING child_id",
-        lcs.map(LcsPersonId::as_str),
-        now
-    )
-    .fetch_one(conn)
-    .await
-}
-
-pub async fn set_lcs_person(
-    conn: &mut PgConnection,
-    child_id: ChildId,
-    lcs: &LcsPersonId,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE children SET lcs_person_id = $2, updated_at = $3 WHERE child_id = $1",
-        child_id,
-        lcs.as_str(),
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Links a police person to a child, moving the link if it pointed elsewhere.
-/// `unmatched` records that operations were told no LCS child is linked.
-pub async fn link_police_person(
-    conn: &mut PgConnection,
-    police: &PolicePersonId,
-    child_id: ChildId,
-    unmatched: bool,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO police_persons (police_person_id, child_id, unmatched_alerted) VALUES ($1, $2, $3)
-         ON CONFLICT (police_person_id) DO UPDATE SET child_id = EXCLUDED.child_id",
-        police.as_str(),
-        child_id,
-        unmatched
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Stores the record when it is newer than the one held; `false` when an
-/// equal or newer revision is already there.
-pub async fn store_record(
-    conn: &mut PgConnection,
-    child_id: ChildId,
-    record: &ChildRecord,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let revision = i32::try_from(record.revision)?;
-    let done = sqlx::query!(
-        "UPDATE children SET record = $2, record_revision = $3, vemt_active = $4, updated_at = $5
-         WHERE child_id = $1 AND (record_revision IS NULL OR record_revision < $3)",
-        child_id,
-        serde_json::to_value(record)?,
-        revision,
-        record.vemt_active(),
-        now
-    )
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Moves every police identity of `from` to `into` (an unmatched child turned
-/// out, by an LCS link, to be a known one).
-pub async fn absorb_police_links(
-    conn: &mut PgConnection,
-    from: ChildId,
-    into: ChildId,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE police_persons SET child_id = $2 WHERE child_id = $1",
-        from,
-        into
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn delete(conn: &mut PgConnection, child_id: ChildId) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM children WHERE child_id = $1", child_id)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Police persons no LCS child is linked to yet, for operations (R7.1).

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::ChildId;
-use crate::domain::episode::{Episode, EpisodeReport, EpisodeStatus, Revision, RiskLevel, revise};
+use crate::domain::episode::{Episode, EpisodeReport, EpisodeStatus, RiskLevel};
 use crate::domain::ids::EpisodeId;
 
 /// What storing one revision did.
@@ -17,98 +17,6 @@ pub enum Stored {
     OlderButHigh,
     /// Not newer, and nothing in it that counts.
     Ignored,
-}
-
-pub async fn store(
-    conn: &mut PgConnection,
-    report: &EpisodeReport,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Stored> {
-    let held = sqlx::query!(
-        "SELECT revision, status, risk_level, ever_high, reported_missing_at, returned_at, changed_at
-         FROM episodes WHERE episode_id = $1",
-        report.episode_id.as_str()
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| -> anyhow::Result<(Episode, u32)> {
-        let episode = episode_from_row(
-            report.episode_id.as_str(),
-            &r.status,
-            &r.risk_level,
-            r.ever_high,
-            r.reported_missing_at,
-            r.returned_at,
-            r.changed_at,
-        )?;
-        Ok((episode, u32::try_from(r.revision)?))
-    })
-    .transpose()?;
-    // The rule is the domain's; the upsert keeps its guard so that a writer
-    // racing outside the caller's lock still never lets a lower revision win.
-    let episode = match revise(held.as_ref().map(|(e, r)| (e, *r)), report, now) {
-        Revision::Ignored => return Ok(Stored::Ignored),
-        Revision::OlderButHigh(episode) => {
-            return Ok(match remember_high(conn, &episode).await? {
-                true => Stored::OlderButHigh,
-                false => Stored::Ignored,
-            });
-        }
-        Revision::Applied(episode) => episode,
-    };
-    let revision = i32::try_from(report.revision)?;
-    let document = document(report);
-    let applied = sqlx::query!(
-        "INSERT INTO episodes (episode_id, police_person_id, revision, status, risk_level, ever_high,
-                               reported_missing_at, returned_at, changed_at, report)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (episode_id) DO UPDATE SET
-             police_person_id = EXCLUDED.police_person_id, revision = EXCLUDED.revision,
-             status = EXCLUDED.status, risk_level = EXCLUDED.risk_level,
-             ever_high = episodes.ever_high OR EXCLUDED.ever_high,
-             reported_missing_at = EXCLUDED.reported_missing_at, returned_at = EXCLUDED.returned_at,
-             changed_at = EXCLUDED.changed_at, report = EXCLUDED.report
-         WHERE episodes.revision < EXCLUDED.revision",
-        episode.episode_id.as_str(),
-        report.person.police_person_id.as_str(),
-        revision,
-        episode.status.as_str(),
-        episode.risk_level.as_str(),
-        episode.ever_high,
-        episode.reported_missing_at,
-        episode.returned_at,
-        episode.changed_at,
-        document
-    )
-    .execute(&mut *conn)
-    .await?;
-    if applied.rows_affected() == 1 {
-        return Ok(Stored::Applied);
-    }
-    // Lost that race: the newer revision held stands, but a high grade counts.
-    if report.risk_level == RiskLevel::High {
-        let remembered = Episode {
-            ever_high: true,
-            changed_at: now,
-            ..episode
-        };
-        if remember_high(conn, &remembered).await? {
-            return Ok(Stored::OlderButHigh);
-        }
-    }
-    Ok(Stored::Ignored)
-}
-
-/// Sets `ever_high` on a held episode that lacks it; `false` if it had it.
-async fn remember_high(conn: &mut PgConnection, episode: &Episode) -> sqlx::Result<bool> {
-    let remembered = sqlx::query!(
-        "UPDATE episodes SET ever_high = true, changed_at = $2 WHERE episode_id = $1 AND NOT ever_high",
-        episode.episode_id.as_str(),
-        episode.changed_at
-    )
-    .execute(conn)
-    .await?;
-    Ok(remembered.rows_affected() == 1)
 }
 
 fn episode_from_row(
@@ -176,23 +84,6 @@ pub struct ReportedPersonRow {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub date_of_birth: Option<chrono::NaiveDate>,
-}
-
-pub async fn reported_person(
-    conn: &mut PgConnection,
-    episode_id: &EpisodeId,
-) -> sqlx::Result<ReportedPersonRow> {
-    sqlx::query_as!(
-        ReportedPersonRow,
-        r#"SELECT police_person_id,
-                  report->'person'->>'given_name' AS given_name,
-                  report->'person'->>'family_name' AS family_name,
-                  (report->'person'->>'date_of_birth')::date AS date_of_birth
-           FROM episodes WHERE episode_id = $1"#,
-        episode_id.as_str()
-    )
-    .fetch_one(conn)
-    .await
 }
 
 /// For each episode of a child's police persons, the police person and the

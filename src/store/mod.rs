@@ -2,10 +2,10 @@
 //! a connection); only the unit of work commits.
 
 pub mod agenda;
+pub mod batch;
 pub mod children;
 pub mod collations;
 pub mod episodes;
-pub mod import;
 pub mod inbox;
 pub mod meetings;
 pub mod metrics;

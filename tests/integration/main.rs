@@ -23,6 +23,7 @@ mod rejections;
 mod retention;
 mod shutdown;
 mod simulate;
+mod synthetic;
 mod telemetry;
 mod timing;
 mod tls;
