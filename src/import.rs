@@ -747,15 +747,14 @@ async fn apply_rows(
     let mut imported = 0;
     for row in rows {
         let changed = changed_at(&row.report, options.now);
-        match crate::process::backfill_episode(
+        if crate::process::backfill_episode(
             &mut state,
             &options.thresholds,
             &row.report,
             changed,
             options.now,
         )? {
-            crate::process::Handled::Applied => imported += 1,
-            crate::process::Handled::Ignored => {}
+            imported += 1;
         }
     }
     store::batch::save(conn, &state, &[], options.now).await?;

@@ -8,10 +8,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
-use tracing::Instrument as _;
+use sqlx::PgPool;
 
-use crate::contract::inbound::{InboundEvent, InboundPayload};
+use crate::contract::inbound::InboundEvent;
 use crate::contract::outbound::{self, Cause};
 use crate::domain::calendar::MeetingCalendar;
 use crate::domain::criteria::Thresholds;
@@ -20,15 +19,7 @@ use crate::process;
 use crate::store::{self, batch, children};
 use crate::templates::Templates;
 
-mod outcomes;
-
-/// An event that parsed but that the service's state refuses (an outcome
-/// for a child it does not know, say): nothing it did is kept (the
-/// transaction rolls back), and the consumer dead-letters it with the
-/// reason, like any other bad input (R8.1).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refused: {0}")]
-pub struct Refused(pub crate::contract::inbound::Rejection);
+pub use crate::process::Refused;
 
 /// Why an event was not applied, classified once here by what the consumer
 /// does with it (ARCHITECTURE.md): dead-letter it now, or retry it.
@@ -238,9 +229,10 @@ impl Intake {
     }
 
     /// One transaction: the inbox for every event in one statement, the
-    /// identities' locks in one, then runs of the identity feeds applied
-    /// over the state they need (read, decide, write: `process`), and the
-    /// other types one by one, in delivery order.
+    /// identities' locks in one, then the state the events name read in one
+    /// statement per table, every event applied to it in delivery order
+    /// (the rules are `process`'s), and what changed written back with the
+    /// effects, again one statement per table.
     async fn apply_batch(
         &self,
         events: &[&InboundEvent],
@@ -251,13 +243,14 @@ impl Intake {
         let fresh = batch::record_inbox(&mut tx, events, now)
             .await
             .map_err(|e| whole(e.into()))?;
-        let applied: Vec<&InboundEvent> = events
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, fresh)| **fresh)
-            .map(|(e, _)| *e)
-            .collect();
-        let wanted = batch::Wanted::of(applied.iter().copied());
+        let applied = || {
+            events
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, fresh)| **fresh)
+                .map(|(e, _)| *e)
+        };
+        let wanted = batch::Wanted::of(applied());
         batch::lock(&mut tx, &wanted.lock_keys())
             .await
             .map_err(|e| whole(e.into()))?;
@@ -267,88 +260,41 @@ impl Intake {
         let rules = process::Rules {
             thresholds: &self.thresholds,
             calendar: &calendar,
-            trigger_plan_note: &self.templates.trigger_plan_received,
+            templates: &self.templates,
         };
+        let mut state = batch::load(&mut tx, &wanted).await.map_err(whole)?;
         let mut outcomes = vec![Outcome::Duplicate; events.len()];
-        let mut at = 0;
-        while at < events.len() {
-            if !fresh[at] {
-                at += 1;
+        let mut outbox = Vec::new();
+        for (k, event) in events.iter().enumerate() {
+            if !fresh[k] {
                 continue;
             }
-            if !process::applies_to(&events[at].payload) {
-                let event = events[at];
-                let mut effects = Vec::new();
-                let outcome = self
-                    .apply_one(&mut tx, event, now, &mut effects)
-                    .instrument(event_span(event))
-                    .await
-                    .map_err(|e| BatchFailure::At(at, Failure::classify(e)))?;
-                let cause =
-                    Cause::inbound(&event.envelope.id, event.envelope.correlation_id.as_deref());
-                let outbox = self
-                    .outbound(&effects, &cause, now)
-                    .map_err(|e| BatchFailure::At(at, Failure::classify(e)))?;
-                batch::enqueue(&mut tx, &outbox)
-                    .await
-                    .map_err(|e| BatchFailure::At(at, Failure::classify(e)))?;
-                outcomes[at] = outcome;
-                at += 1;
-                continue;
-            }
-            // A run of the identity feeds: one read, one write.
-            let end = (at..events.len())
-                .find(|&k| fresh[k] && !process::applies_to(&events[k].payload))
-                .unwrap_or(events.len());
-            let run: Vec<usize> = (at..end).filter(|&k| fresh[k]).collect();
-            let wanted = batch::Wanted::of(run.iter().map(|&k| events[k]));
-            let mut state = batch::load(&mut tx, &wanted).await.map_err(whole)?;
-            let mut outbox = Vec::new();
-            for &k in &run {
-                let event = events[k];
-                let mut effects = Vec::new();
-                let handled = event_span(event)
-                    .in_scope(|| process::apply(&mut state, &rules, event, now, &mut effects))
-                    .map_err(whole)?
-                    .expect("a type the state applies");
-                outcomes[k] = match handled {
-                    process::Handled::Applied => Outcome::Applied,
-                    process::Handled::Ignored => Outcome::Ignored,
-                };
-                let cause =
-                    Cause::inbound(&event.envelope.id, event.envelope.correlation_id.as_deref());
-                outbox.extend(self.outbound(&effects, &cause, now).map_err(whole)?);
-            }
-            batch::save(&mut tx, &state, &outbox, now)
-                .await
-                .map_err(whole)?;
-            at = end;
+            let mut effects = Vec::new();
+            let handled = event_span(event)
+                .in_scope(|| process::apply(&mut state, &rules, event, now, &mut effects))
+                .map_err(|err| match err.downcast::<process::Refused>() {
+                    Ok(process::Refused(rejection)) => {
+                        BatchFailure::At(k, Failure::Refused(rejection))
+                    }
+                    Err(err) => whole(err),
+                })?;
+            outcomes[k] = match handled {
+                process::Handled::Applied => Outcome::Applied,
+                process::Handled::Ignored => Outcome::Ignored,
+                process::Handled::AlreadyRecorded => Outcome::AlreadyRecorded,
+            };
+            let cause =
+                Cause::inbound(&event.envelope.id, event.envelope.correlation_id.as_deref());
+            outbox.extend(
+                self.outbound(&effects, &cause, now)
+                    .map_err(|err| BatchFailure::At(k, Failure::classify(err)))?,
+            );
         }
+        batch::save(&mut tx, &state, &outbox, now)
+            .await
+            .map_err(whole)?;
         tx.commit().await.map_err(|e| whole(e.into()))?;
         Ok(outcomes)
-    }
-
-    /// An event of a type the state does not hold (outcomes, action
-    /// updates, VPG decisions), applied on the store.
-    async fn apply_one(
-        &self,
-        conn: &mut PgConnection,
-        event: &InboundEvent,
-        now: DateTime<Utc>,
-        effects: &mut Vec<Effect>,
-    ) -> anyhow::Result<Outcome> {
-        match &event.payload {
-            InboundPayload::VpgDecision(decision) => {
-                crate::vpg_decisions::apply(conn, decision, now, &self.templates, effects).await
-            }
-            InboundPayload::ReviewOutcome(outcome) => {
-                self.apply_review_outcome(conn, outcome, now, effects).await
-            }
-            InboundPayload::ActionUpdated(update) => {
-                self.apply_action_update(conn, update, now).await
-            }
-            _ => anyhow::bail!("an identity feed's event reached the per-event path"),
-        }
     }
 
     fn outbound(
@@ -375,7 +321,7 @@ impl Intake {
             let rules = process::Rules {
                 thresholds: &self.thresholds,
                 calendar: &calendar,
-                trigger_plan_note: &self.templates.trigger_plan_received,
+                templates: &self.templates,
             };
             let meeting = calendar.next_open_meeting(now);
             let wanted = batch::Wanted {

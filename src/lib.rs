@@ -31,4 +31,3 @@ pub mod telemetry;
 pub mod templates;
 pub mod tls;
 pub mod vpg_agendas;
-pub mod vpg_decisions;

@@ -36,7 +36,6 @@ use crate::domain::child::ReturnHomeInterview;
 use crate::domain::criteria::{Criterion, Thresholds};
 use crate::domain::effects::Effect;
 use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId};
-use crate::domain::template::CaseNoteTemplate;
 use crate::process::{self, ChildKey, Rules, State};
 use crate::templates::Templates;
 
@@ -49,8 +48,8 @@ pub struct Options {
     pub source: String,
     /// Run the timers up to here; by default, the last event's time.
     pub until: Option<DateTime<Utc>>,
-    /// The case note of a trigger plan passed on (R4.2).
-    pub trigger_plan_note: CaseNoteTemplate,
+    /// The case notes' wording (R4.2, R5, R6).
+    pub templates: Templates,
 }
 
 impl Options {
@@ -64,7 +63,7 @@ impl Options {
             calendar: settings.calendar()?,
             source: settings.service.source.clone(),
             until: None,
-            trigger_plan_note: templates.trigger_plan_received.clone(),
+            templates: templates.clone(),
         })
     }
 }
@@ -110,8 +109,9 @@ pub struct Simulation {
     /// Seen before (same `source` and `id`).
     pub duplicates: usize,
     pub refused: Vec<RefusedLine>,
-    /// Events of types `simulate` does not apply, by type.
-    pub not_simulated: BTreeMap<String, usize>,
+    /// A meeting outcome or VPG decision already recorded for that child
+    /// and meeting (under another event id): ignored.
+    pub already_recorded: usize,
     /// The clock's first and last instants (`None` with no event).
     pub from: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -175,27 +175,28 @@ pub fn simulate(text: &str, options: &Options) -> Result<Simulation, SimulateErr
         ignored: 0,
         duplicates: 0,
         refused,
-        not_simulated: BTreeMap::new(),
+        already_recorded: 0,
         from: events.first().map(|(time, _, _)| *time),
         until: end,
         ticks: Vec::new(),
         agendas: Vec::new(),
         effects: Vec::new(),
     };
-    for (time, _, event) in &events {
+    for (time, line, event) in &events {
         world.run_timers(*time);
         world.clock = world.clock.max(*time);
         match world.handle(event, *time) {
-            Handled::Applied => run.applied += 1,
-            Handled::Ignored => run.ignored += 1,
-            Handled::Duplicate => run.duplicates += 1,
-            Handled::NotSimulated => {
-                *run.not_simulated
-                    .entry(event.envelope.event_type.clone())
-                    .or_default() += 1;
-            }
+            Ok(Handled::Applied) => run.applied += 1,
+            Ok(Handled::Ignored) => run.ignored += 1,
+            Ok(Handled::AlreadyRecorded) => run.already_recorded += 1,
+            Ok(Handled::Duplicate) => run.duplicates += 1,
+            Err(reason) => run.refused.push(RefusedLine {
+                line: *line,
+                reason,
+            }),
         }
     }
+    run.refused.sort_by_key(|r| r.line);
     if let Some(end) = end {
         world.run_timers(end);
     }
@@ -225,8 +226,8 @@ fn stamp(at: DateTime<Utc>) -> String {
 enum Handled {
     Applied,
     Ignored,
+    AlreadyRecorded,
     Duplicate,
-    NotSimulated,
 }
 
 /// The service's state, in memory (`process::State`, every table), and what
@@ -269,7 +270,7 @@ impl<'a> World<'a> {
         Rules {
             thresholds: &self.options.thresholds,
             calendar: &self.options.calendar,
-            trigger_plan_note: &self.options.trigger_plan_note,
+            templates: &self.options.templates,
         }
     }
 
@@ -284,29 +285,33 @@ impl<'a> World<'a> {
 
     /// The unit of work: the inbox, then the rules of `process` over the
     /// state, as the service runs them.
-    fn handle(&mut self, event: &InboundEvent, now: DateTime<Utc>) -> Handled {
+    /// `Err` for an event the service would dead-letter (an outcome for a
+    /// child it does not know, say): nothing of it is kept, its id included.
+    fn handle(&mut self, event: &InboundEvent, now: DateTime<Utc>) -> Result<Handled, Rejection> {
         let envelope = &event.envelope;
-        if !process::applies_to(&event.payload) {
-            return Handled::NotSimulated;
+        let key = (envelope.source.clone(), envelope.id.clone());
+        if self.inbox.contains(&key) {
+            return Ok(Handled::Duplicate);
         }
-        if !self
-            .inbox
-            .insert((envelope.source.clone(), envelope.id.clone()))
-        {
-            return Handled::Duplicate;
-        }
-        self.first_received.get_or_insert(now);
         let mut effects = Vec::new();
         let rules = self.rules();
-        let handled = process::apply(&mut self.state, &rules, event, now, &mut effects)
-            .expect("children are numbered in memory");
+        let handled = match process::apply(&mut self.state, &rules, event, now, &mut effects) {
+            Ok(handled) => handled,
+            Err(err) => match err.downcast::<process::Refused>() {
+                Ok(process::Refused(rejection)) => return Err(rejection),
+                // Keys are counted in memory: no other failure is possible.
+                Err(err) => panic!("simulate failed: {err:#}"),
+            },
+        };
+        self.inbox.insert(key);
+        self.first_received.get_or_insert(now);
         let cause = Cause::inbound(&envelope.id, envelope.correlation_id.as_deref());
         self.record(effects, &cause, now);
-        match handled {
-            Some(process::Handled::Applied) => Handled::Applied,
-            Some(process::Handled::Ignored) => Handled::Ignored,
-            None => Handled::NotSimulated,
-        }
+        Ok(match handled {
+            process::Handled::Applied => Handled::Applied,
+            process::Handled::Ignored => Handled::Ignored,
+            process::Handled::AlreadyRecorded => Handled::AlreadyRecorded,
+        })
     }
 
     /// R2.2, as the service reads it, as a meeting.
@@ -418,11 +423,14 @@ impl<'a> World<'a> {
                         .map(|date| LastReviewed {
                             date,
                             meeting: ReviewMeeting::MissingReview,
-                            outcome: None,
+                            outcome: self
+                                .state
+                                .reviews_of(*child)
+                                .find(|r| r.meeting_date == date)
+                                .map(|r| r.outcome.clone()),
                         }),
                     trigger_plan: self.newest_plan(*child),
-                    // Simulated reports name no other LCS person.
-                    links: Vec::new(),
+                    links: self.links_of(*child),
                     open_without_update_days:
                         crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
                 };
@@ -457,7 +465,7 @@ impl<'a> World<'a> {
             family_name,
             date_of_birth,
             vemt_status: held.record.as_ref().map(|r| r.vemt_status),
-            early_help: held.record.as_ref().is_some_and(|r| r.early_help),
+            early_help: held.record.as_ref().is_some_and(|r| r.ehm_id.is_some()),
         })
     }
 
@@ -481,6 +489,22 @@ impl<'a> World<'a> {
                 version: h.plan.version,
                 url: h.plan.url.as_str().to_owned(),
             })
+    }
+
+    /// Each episode's police person and the LCS person its newest report
+    /// names (the data-quality checks), by episode id.
+    fn links_of(&self, child: ChildKey) -> Vec<crate::domain::quality::EpisodeLink> {
+        let mut links: Vec<_> = self
+            .state
+            .held_episodes_of(child)
+            .map(|h| crate::domain::quality::EpisodeLink {
+                episode_id: h.episode.episode_id.clone(),
+                police_person_id: h.police_person_id.clone(),
+                lcs_person_id: h.person.lcs_person_id.clone(),
+            })
+            .collect();
+        links.sort_by(|a, b| a.episode_id.cmp(&b.episode_id));
+        links
     }
 
     fn interviews_of(&self, child: ChildKey) -> Vec<ReturnHomeInterview> {
@@ -567,22 +591,18 @@ pub fn render_text(run: &Simulation) -> String {
         }
         _ => out.push_str("clock: no event to run\n"),
     }
-    let not_simulated: usize = run.not_simulated.values().sum();
     let _ = writeln!(
         out,
-        "lines: {} ({} applied, {} ignored as old revisions, {} duplicates, {} refused, {} not simulated)",
+        "lines: {} ({} applied, {} ignored as old revisions, {} already recorded, {} duplicates, {} refused)",
         run.lines,
         run.applied,
         run.ignored,
+        run.already_recorded,
         run.duplicates,
         run.refused.len(),
-        not_simulated
     );
     for refused in &run.refused {
         let _ = writeln!(out, "  refused line {}: {}", refused.line, refused.reason);
-    }
-    for (event_type, count) in &run.not_simulated {
-        let _ = writeln!(out, "  not simulated: {event_type} x{count}");
     }
 
     for meeting in &run.agendas {
@@ -737,7 +757,7 @@ pub fn render_json(run: &Simulation, source: &str) -> serde_json::Result<Value> 
         "ignored": run.ignored,
         "duplicates": run.duplicates,
         "refused": refused,
-        "not_simulated": run.not_simulated,
+        "already_recorded": run.already_recorded,
         "agendas": agendas,
         "effects": effects,
     }))
@@ -776,9 +796,7 @@ mod tests {
             calendar: MeetingCalendar::default(),
             source: "urn:vemt:test".into(),
             until: None,
-            trigger_plan_note: Templates::load(&root().join("config"))
-                .expect("shipped templates load")
-                .trigger_plan_received,
+            templates: Templates::load(&root().join("config")).expect("shipped templates load"),
         }
     }
 
@@ -1199,21 +1217,69 @@ mod tests {
         );
     }
 
-    // Other event types are counted, not applied; an empty file runs.
+    // R5, R5.5, R8.1: outcomes and action updates run as the service runs
+    // them: one for a child or an action the service does not know is
+    // refused, with the service's reason, and nothing of it is kept (its
+    // id applies once sent again after the record); an outcome recorded
+    // again under another id changes nothing. An empty file runs.
     #[test]
-    fn other_types_are_counted_as_not_simulated() {
-        let update = event(
-            "au-1",
-            "meeting.action-updated.v1",
-            "2027-01-04T09:00:00Z",
-            json!({ "action_id": "A-1", "status": "done" }),
+    fn outcomes_and_action_updates_are_simulated_and_refused_as_the_service_would() {
+        let outcome = |id: &str, time: &str| {
+            event(
+                id,
+                "meeting.review-outcome.v1",
+                time,
+                json!({
+                    "meeting_date": "2027-01-06", "lcs_person_id": "LCS-1",
+                    "outcome": "synthetic outcome", "actions": [
+                        { "action_id": "A-1", "description": "synthetic action",
+                          "owner_role": "social_worker", "due_date": "2027-01-20" }
+                    ],
+                    "refer_to_vpg": false,
+                }),
+            )
+        };
+        let update = |id: &str, time: &str| {
+            event(
+                id,
+                "meeting.action-updated.v1",
+                time,
+                json!({ "action_id": "A-1", "status": "done" }),
+            )
+        };
+        let done = run(
+            &[
+                update("au-1", "2027-01-04T09:00:00Z"),
+                outcome("mo-1", "2027-01-06T12:00:00Z"),
+                record("LCS-1", 1, &["P-1"], "none", "2027-01-06T13:00:00Z"),
+                outcome("mo-1", "2027-01-06T14:00:00Z"),
+                outcome("mo-2", "2027-01-06T15:00:00Z"),
+                update("au-2", "2027-01-07T09:00:00Z"),
+            ],
+            &options(),
         );
-        let done = run(&[update], &options());
+        let refused: Vec<(usize, String)> = done
+            .refused
+            .iter()
+            .map(|r| (r.line, r.reason.rule.clone()))
+            .collect();
         assert_eq!(
-            done.not_simulated,
-            BTreeMap::from([("meeting.action-updated.v1".to_owned(), 1)])
+            refused,
+            vec![
+                (1, crate::process::UNKNOWN_ACTION_RULE.to_owned()),
+                (2, crate::process::UNKNOWN_CHILD_RULE.to_owned()),
+            ]
         );
-        assert_eq!(done.applied, 0);
+        assert_eq!(
+            (done.applied, done.already_recorded, done.duplicates),
+            (3, 1, 0)
+        );
+        assert!(
+            done.effects
+                .iter()
+                .any(|p| p.effect.event_type() == "lcs.case-note.v1"),
+            "the outcome's case note"
+        );
         let empty = simulate("", &options()).unwrap();
         assert_eq!(empty.lines, 0);
         assert!(empty.agendas.is_empty());

@@ -9,27 +9,31 @@ pub mod state;
 
 use chrono::{DateTime, Utc};
 
-use crate::contract::inbound::{InboundEvent, InboundPayload};
+use crate::contract::inbound::{InboundEvent, InboundPayload, Rejection};
 use crate::domain::calendar::{Meeting, MeetingCalendar};
 use crate::domain::child::{ChildRecord, ReturnHomeInterview};
 use crate::domain::criteria::{ChildContext, Thresholds};
 use crate::domain::effects::{Effect, UnmatchedPersonAlert};
 use crate::domain::episode::{self, Episode, EpisodeReport, EpisodeStatus, Revision};
 use crate::domain::identity::{self, RecordLink, ReportedChild};
+use crate::domain::outcome::{
+    self, ActionStatus, ActionUpdate, NoteTemplates, OutcomeChild, ReviewOutcome,
+};
 use crate::domain::queue::{self, RequestSubject};
-use crate::domain::template::CaseNoteTemplate;
 use crate::domain::trigger_plan::{self, LinkedChild, TriggerPlan};
+use crate::domain::vpg_decision::{self, DecidedChild, VpgDecision};
+use crate::templates::Templates;
 
 pub use state::{ChildKey, State};
-use state::{HeldEpisode, HeldPlan, PersonFacts};
+use state::{HeldAction, HeldEpisode, HeldPlan, PersonFacts, RecordedReview};
 
 /// What the rules need besides the state: the criteria, the calendar (with
-/// the operations' changes laid over it) and the case-note wording.
+/// the operations' changes laid over it) and the case notes' wording.
 #[derive(Debug, Clone)]
 pub struct Rules<'a> {
     pub thresholds: &'a Thresholds,
     pub calendar: &'a MeetingCalendar,
-    pub trigger_plan_note: &'a CaseNoteTemplate,
+    pub templates: &'a Templates,
 }
 
 /// What an event did to the state.
@@ -38,30 +42,34 @@ pub enum Handled {
     Applied,
     /// Not newer than what is held: acknowledged, ignored.
     Ignored,
+    /// The same fact (a meeting outcome, a VPG decision) already recorded
+    /// under another event id: acknowledged, ignored.
+    AlreadyRecorded,
 }
 
-/// Whether the state holds what an event of this type needs: the identity
-/// feeds (episodes, LCS records, interviews, trigger plans). Outcomes,
-/// action updates and VPG decisions are applied on the store directly.
-pub fn applies_to(payload: &InboundPayload) -> bool {
-    matches!(
-        payload,
-        InboundPayload::MissingEpisode(_)
-            | InboundPayload::Child(_)
-            | InboundPayload::ReturnHomeInterview(_)
-            | InboundPayload::TriggerPlan(_)
-    )
-}
+/// An event that parsed but that the state refuses (an outcome for a child
+/// the service does not know, say): nothing it did is kept, and the
+/// consumer dead-letters it with the reason, like any other bad input
+/// (R8.1). The checks come before any change to the state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused: {0}")]
+pub struct Refused(pub Rejection);
 
-/// Applies one event at `now`; `None` for a type [`applies_to`] refuses.
+/// The rule an outcome or a VPG decision for an unknown child breaks.
+pub const UNKNOWN_CHILD_RULE: &str = "must be a child the service knows (send lcs.child.v1 first)";
+/// The rule an update of an unknown action breaks.
+pub const UNKNOWN_ACTION_RULE: &str =
+    "must be an action of a recorded meeting outcome (send meeting.review-outcome.v1 first)";
+
+/// Applies one event of any inbound type at `now`.
 pub fn apply(
     state: &mut State,
     rules: &Rules<'_>,
     event: &InboundEvent,
     now: DateTime<Utc>,
     effects: &mut Vec<Effect>,
-) -> anyhow::Result<Option<Handled>> {
-    Ok(Some(match &event.payload {
+) -> anyhow::Result<Handled> {
+    Ok(match &event.payload {
         InboundPayload::MissingEpisode(report) => {
             apply_episode(state, rules, report, now, effects)?
         }
@@ -70,8 +78,190 @@ pub fn apply(
             apply_interview(state, rhi, event.envelope.time.unwrap_or(now))
         }
         InboundPayload::TriggerPlan(plan) => apply_trigger_plan(state, rules, plan, now, effects),
-        _ => return Ok(None),
-    }))
+        InboundPayload::ReviewOutcome(review) => {
+            apply_review_outcome(state, rules, review, now, effects)?
+        }
+        InboundPayload::ActionUpdated(update) => apply_action_update(state, update, now)?,
+        InboundPayload::VpgDecision(decision) => {
+            apply_vpg_decision(state, rules, decision, now, effects)?
+        }
+    })
+}
+
+fn unknown_child() -> Refused {
+    Refused(Rejection {
+        path: "$.data.lcs_person_id".to_owned(),
+        rule: UNKNOWN_CHILD_RULE.to_owned(),
+    })
+}
+
+/// Meeting outcomes (R5, R4.3): applied once per child and meeting,
+/// whatever the CloudEvent id; one for a child the service does not know is
+/// refused. The outcome's free text is never logged.
+fn apply_review_outcome(
+    state: &mut State,
+    rules: &Rules<'_>,
+    review: &ReviewOutcome,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> Result<Handled, Refused> {
+    let lcs = &review.lcs_person_id;
+    let Some(child) = state.by_lcs_person(lcs) else {
+        return Err(unknown_child());
+    };
+    let recorded = state
+        .reviews
+        .iter()
+        .any(|r| &r.lcs_person_id == lcs && r.meeting_date == review.meeting_date);
+    if recorded {
+        tracing::info!(lcs_person_id = %lcs, meeting_date = %review.meeting_date, "meeting outcome already recorded; ignored");
+        return Ok(Handled::AlreadyRecorded);
+    }
+    let meeting_at = state.meeting_at(review.meeting_date);
+    state.reviews.push(RecordedReview {
+        lcs_person_id: lcs.clone(),
+        meeting_date: review.meeting_date,
+        meeting_at,
+        recorded_at: now,
+        outcome: review.outcome.clone(),
+    });
+    for action in &review.actions {
+        // An action id already held (from another outcome) keeps its record.
+        state
+            .actions
+            .entry(action.action_id.clone())
+            .or_insert(HeldAction {
+                status: ActionStatus::Open,
+                updated_at: now,
+            });
+    }
+    state.changes.outcomes.push((review.clone(), now));
+    let held = state.children.get(&child).cloned();
+    let record = held.as_ref().and_then(|c| c.record.as_ref());
+    let police = match &review.trigger_plan {
+        None => None,
+        Some(_) => {
+            let episodes = state.episodes_of(child);
+            request_subject(state, child, &episodes).or_else(|| {
+                let police = state.police_of(child).into_iter().next()?;
+                let record = record?;
+                Some(RequestSubject {
+                    police_person_id: police,
+                    lcs_person_id: Some(lcs.clone()),
+                    given_name: record.given_name.clone(),
+                    family_name: record.family_name.clone(),
+                    date_of_birth: record.date_of_birth,
+                })
+            })
+        }
+    };
+    if review.trigger_plan.is_some() && police.is_none() {
+        tracing::warn!(lcs_person_id = %lcs, meeting_date = %review.meeting_date, "meeting asked for a trigger plan but no police person of the child is known; no request sent");
+    }
+    let outcome_child = OutcomeChild {
+        lcs_person_id: lcs.clone(),
+        vemt_active: record.is_some_and(|r| r.vemt_active),
+        ehm_id: record.and_then(|r| r.ehm_id.clone()),
+        professionals: record.map(|r| r.professionals.clone()).unwrap_or_default(),
+        police,
+    };
+    effects.extend(outcome::on_outcome(
+        review,
+        &outcome_child,
+        NoteTemplates {
+            outcome: &rules.templates.review_outcome,
+            plan_request: &rules.templates.trigger_plan_requested,
+        },
+    ));
+    tracing::info!(
+        lcs_person_id = %lcs,
+        meeting_date = %review.meeting_date,
+        actions = review.actions.len(),
+        refer_to_vpg = review.refer_to_vpg,
+        trigger_plan = ?review.trigger_plan.as_ref().map(|p| p.request),
+        "meeting outcome recorded"
+    );
+    Ok(Handled::Applied)
+}
+
+/// R5.5: an action of the minutes changes status.
+fn apply_action_update(
+    state: &mut State,
+    update: &ActionUpdate,
+    now: DateTime<Utc>,
+) -> Result<Handled, Refused> {
+    let Some(held) = state.actions.get_mut(&update.action_id) else {
+        return Err(Refused(Rejection {
+            path: "$.data.action_id".to_owned(),
+            rule: UNKNOWN_ACTION_RULE.to_owned(),
+        }));
+    };
+    held.status = update.status;
+    held.updated_at = now;
+    state.changes.actions.insert(update.action_id.clone());
+    tracing::info!(action_id = %update.action_id, status = update.status.as_str(), "action updated");
+    Ok(Handled::Applied)
+}
+
+/// R6: the monthly VPG meeting's decision for one child, applied once per
+/// meeting and child, for a child whose LCS record is held. Decisions take
+/// effect in order of meeting date: one arriving after a later meeting's
+/// decision keeps its note and referrals but does not change the case's
+/// state. The free-text outcome goes only into the case note.
+fn apply_vpg_decision(
+    state: &mut State,
+    rules: &Rules<'_>,
+    decision: &VpgDecision,
+    now: DateTime<Utc>,
+    effects: &mut Vec<Effect>,
+) -> Result<Handled, Refused> {
+    let lcs = &decision.lcs_person_id;
+    let child = state
+        .by_lcs_person(lcs)
+        .and_then(|child| state.children.get(&child))
+        .and_then(|held| held.record.as_ref())
+        .map(|record| DecidedChild {
+            lcs_person_id: lcs.clone(),
+            ehm_id: record.ehm_id.clone(),
+            gender: record.gender,
+            date_of_birth: record.date_of_birth,
+            category: record.vemt_category,
+            professionals: record.professionals.clone(),
+        })
+        .ok_or_else(unknown_child)?;
+    let decided = state.decisions.entry(lcs.clone()).or_default();
+    if decided.contains(&decision.meeting_date) {
+        tracing::info!(lcs_person_id = %lcs, meeting_date = %decision.meeting_date, "VPG decision already applied; ignored");
+        return Ok(Handled::AlreadyRecorded);
+    }
+    let later = decided
+        .iter()
+        .filter(|date| **date > decision.meeting_date)
+        .max()
+        .copied();
+    decided.insert(decision.meeting_date);
+    state
+        .changes
+        .decisions
+        .push((decision.meeting_date, lcs.clone(), decision.decision, now));
+    let effects_of = match later {
+        None => vpg_decision::on_decision,
+        Some(_) => vpg_decision::on_superseded_decision,
+    };
+    effects.extend(effects_of(decision, &child, &rules.templates.vpg_decision));
+    match later {
+        None => {
+            tracing::info!(lcs_person_id = %lcs, meeting_date = %decision.meeting_date, decision = decision.decision.as_str(), "VPG decision applied")
+        }
+        Some(later) => tracing::warn!(
+            lcs_person_id = %lcs,
+            meeting_date = %decision.meeting_date,
+            later_meeting_date = %later,
+            decision = decision.decision.as_str(),
+            "VPG decision arrived after a later meeting's decision: its note and referrals sent, the later decision's case state kept"
+        ),
+    }
+    Ok(Handled::Applied)
 }
 
 fn apply_episode(
@@ -99,19 +289,17 @@ fn apply_episode(
 /// (R7.1) and revisions (R8.2), with none of the effects: nobody alerted,
 /// no plan released, no agenda item (the history counts when the child is
 /// next evaluated). `changed_at` stands for the clock: when the row last
-/// changed the episode, as far as it tells.
+/// changed the episode, as far as it tells. `true` when the row changed
+/// the episode (imported), `false` when it was held already (skipped).
 pub fn backfill_episode(
     state: &mut State,
     thresholds: &Thresholds,
     report: &EpisodeReport,
     changed_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> anyhow::Result<Handled> {
+) -> anyhow::Result<bool> {
     reported_child(state, thresholds, report, now, None)?;
-    Ok(match store_revision(state, report, changed_at) {
-        true => Handled::Applied,
-        false => Handled::Ignored,
-    })
+    Ok(store_revision(state, report, changed_at))
 }
 
 /// The child a police report is about (R7.1). A police person no LCS
@@ -365,7 +553,7 @@ fn release_trigger_plans(
             &linked,
             held.received_at,
             rules.calendar.timezone,
-            rules.trigger_plan_note,
+            &rules.templates.trigger_plan_received,
         ));
         tracing::info!(
             plan_id = %held.plan.plan_id,

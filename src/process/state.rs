@@ -8,11 +8,17 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::calendar::Meeting;
-use crate::domain::child::{ChildRecord, Professional, ReturnHomeInterview, VemtStatus};
-use crate::domain::episode::{Episode, EpisodeReport};
-use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId, TriggerPlanId};
+use crate::domain::child::{
+    ChildRecord, Professional, ReturnHomeInterview, VemtCategory, VemtStatus,
+};
+use crate::domain::episode::{Episode, EpisodeReport, Gender};
+use crate::domain::ids::{
+    ActionId, EhmId, EpisodeId, LcsPersonId, PolicePersonId, RhiId, TriggerPlanId,
+};
+use crate::domain::outcome::{ActionStatus, ReviewOutcome};
 use crate::domain::queue::Item;
 use crate::domain::trigger_plan::TriggerPlan;
+use crate::domain::vpg_decision::Decision;
 
 /// A child's key: the `children.child_id` of the store.
 pub type ChildKey = i64;
@@ -30,7 +36,9 @@ pub struct RecordFacts {
     pub revision: u32,
     pub vemt_status: VemtStatus,
     pub vemt_active: bool,
-    pub early_help: bool,
+    pub vemt_category: Option<VemtCategory>,
+    pub ehm_id: Option<EhmId>,
+    pub gender: Option<Gender>,
     pub given_name: String,
     pub family_name: String,
     pub date_of_birth: NaiveDate,
@@ -43,7 +51,9 @@ impl RecordFacts {
             revision: record.revision,
             vemt_status: record.vemt.status,
             vemt_active: record.vemt_active(),
-            early_help: record.ehm_id.is_some(),
+            vemt_category: record.vemt.category,
+            ehm_id: record.ehm_id.clone(),
+            gender: record.gender,
             given_name: record.given_name.clone(),
             family_name: record.family_name.clone(),
             date_of_birth: record.date_of_birth,
@@ -103,6 +113,15 @@ pub struct RecordedReview {
     /// (UTC) of its day.
     pub meeting_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
+    /// The meeting's outcome as recorded (shown on later agendas, R3.2).
+    pub outcome: String,
+}
+
+/// An action of a meeting's minutes (R5.5), with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldAction {
+    pub status: ActionStatus,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// What changed, for the store to write back (set-based, once per batch).
@@ -124,6 +143,12 @@ pub struct Changes {
     pub items: BTreeSet<(NaiveDate, ChildKey)>,
     pub plans: BTreeSet<TriggerPlanId>,
     pub plans_sent: BTreeSet<TriggerPlanId>,
+    /// Meeting outcomes recorded (with their actions), as received.
+    pub outcomes: Vec<(ReviewOutcome, DateTime<Utc>)>,
+    /// Actions whose status changed.
+    pub actions: BTreeSet<ActionId>,
+    /// VPG decisions recorded: (meeting, child) -> decision, when.
+    pub decisions: Vec<(NaiveDate, LcsPersonId, Decision, DateTime<Utc>)>,
 }
 
 /// Where new children's keys come from.
@@ -148,6 +173,12 @@ pub struct State {
     pub collated: BTreeSet<NaiveDate>,
     pub plans: BTreeMap<TriggerPlanId, HeldPlan>,
     pub reviews: Vec<RecordedReview>,
+    /// Of the meetings outcomes name: when they sat, by the agendas held
+    /// for them (any child's item; `store::batch` reads them).
+    pub meeting_times: BTreeMap<NaiveDate, DateTime<Utc>>,
+    pub actions: BTreeMap<ActionId, HeldAction>,
+    /// The VPG meetings (by date) that decided for each child.
+    pub decisions: BTreeMap<LcsPersonId, BTreeSet<NaiveDate>>,
     pub changes: Changes,
     keys: Keys,
 }
@@ -163,6 +194,9 @@ impl State {
             collated: BTreeSet::new(),
             plans: BTreeMap::new(),
             reviews: Vec::new(),
+            meeting_times: BTreeMap::new(),
+            actions: BTreeMap::new(),
+            decisions: BTreeMap::new(),
             changes: Changes::default(),
             keys,
         }
@@ -293,6 +327,20 @@ impl State {
         if !self.changes.created.remove(&child) {
             self.changes.deleted.insert(child);
         }
+    }
+
+    /// When a meeting sat, for an outcome recorded at it: the time of the
+    /// agenda held for it (any child's item), else the start (UTC) of its
+    /// day.
+    pub fn meeting_at(&self, date: NaiveDate) -> DateTime<Utc> {
+        let held = self
+            .items
+            .iter()
+            .filter(|((d, _), _)| *d == date)
+            .map(|(_, h)| h.meeting.meeting_at);
+        held.chain(self.meeting_times.get(&date).copied())
+            .max()
+            .unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN).and_utc())
     }
 
     /// The review outcomes recorded for the child's LCS person.

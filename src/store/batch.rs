@@ -14,14 +14,17 @@ use super::ChildId;
 use crate::contract::inbound::{InboundEvent, InboundPayload};
 use crate::contract::outbound::OutboundEvent;
 use crate::domain::calendar::Meeting;
-use crate::domain::child::{ReturnHomeInterview, RhiStatus, VemtStatus};
-use crate::domain::episode::{EpisodeReport, EpisodeStatus, RiskLevel};
-use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId, RhiId, TriggerPlanId};
+use crate::domain::child::{ReturnHomeInterview, RhiStatus, VemtCategory, VemtStatus};
+use crate::domain::episode::{EpisodeReport, EpisodeStatus, Gender, RiskLevel};
+use crate::domain::ids::{
+    ActionId, EhmId, EpisodeId, LcsPersonId, PolicePersonId, RhiId, TriggerPlanId,
+};
+use crate::domain::outcome::ActionStatus;
 use crate::domain::queue::Item;
 use crate::domain::trigger_plan::{DocumentUrl, MediaType, TriggerPlan};
 use crate::process::state::{
-    Child, HeldEpisode, HeldItem, HeldPlan, Keys, Link, PersonFacts, RecordFacts, RecordedReview,
-    State,
+    Child, HeldAction, HeldEpisode, HeldItem, HeldPlan, Keys, Link, PersonFacts, RecordFacts,
+    RecordedReview, State,
 };
 
 /// The identities a batch names: what it locks and what it loads.
@@ -34,12 +37,15 @@ pub struct Wanted {
     pub plans: BTreeSet<String>,
     /// Children named by key (the sweep).
     pub children: BTreeSet<ChildId>,
+    pub actions: BTreeSet<String>,
+    /// Meetings outcomes name: when they sat is read.
+    pub meetings: BTreeSet<NaiveDate>,
     /// Events that may create a child (an upper bound of the keys needed).
     pub may_create: usize,
 }
 
 impl Wanted {
-    /// What the events of `process::applies_to` name.
+    /// What the events name.
     pub fn of<'a>(events: impl IntoIterator<Item = &'a InboundEvent>) -> Self {
         let mut wanted = Self::default();
         for event in events {
@@ -59,7 +65,19 @@ impl Wanted {
                     wanted.police.insert(plan.police_person_id.to_string());
                     wanted.plans.insert(plan.plan_id.to_string());
                 }
-                _ => {}
+                InboundPayload::ReviewOutcome(review) => {
+                    wanted.lcs.insert(review.lcs_person_id.to_string());
+                    wanted.meetings.insert(review.meeting_date);
+                    wanted
+                        .actions
+                        .extend(review.actions.iter().map(|a| a.action_id.to_string()));
+                }
+                InboundPayload::ActionUpdated(update) => {
+                    wanted.actions.insert(update.action_id.to_string());
+                }
+                InboundPayload::VpgDecision(decision) => {
+                    wanted.lcs.insert(decision.lcs_person_id.to_string());
+                }
             }
         }
         wanted
@@ -82,6 +100,7 @@ impl Wanted {
         keys.extend(self.episodes.iter().map(|k| format!("episode:{k}")));
         keys.extend(self.interviews.iter().map(|k| format!("rhi:{k}")));
         keys.extend(self.plans.iter().map(|k| format!("trigger-plan:{k}")));
+        keys.extend(self.actions.iter().map(|k| format!("action:{k}")));
         keys
     }
 }
@@ -168,8 +187,9 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
     let rows = sqlx::query(
         "SELECT child_id, lcs_person_id, record_revision, vemt_active,
                 record->>'given_name', record->>'family_name', (record->>'date_of_birth')::date,
-                record->'vemt'->>'status', coalesce(record->>'ehm_id', '') <> '',
-                coalesce(record->'professionals', '[]'::jsonb)
+                record->'vemt'->>'status', record->>'ehm_id',
+                coalesce(record->'professionals', '[]'::jsonb),
+                record->'vemt'->>'category', record->>'gender'
          FROM children WHERE child_id = ANY($1) ORDER BY child_id FOR UPDATE",
     )
     .bind(&keys)
@@ -187,8 +207,13 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
                 date_of_birth: stored(row.get(6), "date of birth")?,
                 vemt_status: VemtStatus::parse(&stored::<String>(row.get(7), "VEMT status")?)
                     .ok_or_else(|| anyhow::anyhow!("stored VEMT status unknown"))?,
-                early_help: row.get(8),
+                ehm_id: row
+                    .get::<Option<&str>, _>(8)
+                    .map(EhmId::parse)
+                    .transpose()?,
                 professionals: super::professionals(row.get(9))?,
+                vemt_category: row.get::<Option<&str>, _>(10).and_then(VemtCategory::parse),
+                gender: row.get::<Option<&str>, _>(11).and_then(Gender::parse),
             }),
         };
         let lcs_person_id: Option<String> = row.get(1);
@@ -312,7 +337,7 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
         "SELECT o.lcs_person_id, o.meeting_date,
                 coalesce((SELECT max(i.meeting_at) FROM agenda_items i WHERE i.meeting_date = o.meeting_date),
                          o.meeting_date::timestamp AT TIME ZONE 'UTC'),
-                o.recorded_at
+                o.recorded_at, o.outcome
          FROM review_outcomes o WHERE o.lcs_person_id = ANY($1)",
     )
     .bind(&all_lcs)
@@ -324,7 +349,54 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
             meeting_date: row.get(1),
             meeting_at: row.get(2),
             recorded_at: row.get(3),
+            outcome: row.get(4),
         });
+    }
+
+    let rows = sqlx::query(
+        "SELECT lcs_person_id, meeting_date FROM vpg_decisions WHERE lcs_person_id = ANY($1)",
+    )
+    .bind(&all_lcs)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        state
+            .decisions
+            .entry(LcsPersonId::parse(row.get::<&str, _>(0))?)
+            .or_default()
+            .insert(row.get(1));
+    }
+    if !wanted.meetings.is_empty() {
+        let dates: Vec<NaiveDate> = wanted.meetings.iter().copied().collect();
+        let rows = sqlx::query(
+            "SELECT meeting_date, max(meeting_at) FROM agenda_items
+             WHERE meeting_date = ANY($1) GROUP BY meeting_date",
+        )
+        .bind(&dates)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            state.meeting_times.insert(row.get(0), row.get(1));
+        }
+    }
+    if !wanted.actions.is_empty() {
+        let ids: Vec<String> = wanted.actions.iter().cloned().collect();
+        let rows = sqlx::query(
+            "SELECT action_id, status, updated_at FROM actions WHERE action_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            state.actions.insert(
+                ActionId::parse(row.get::<&str, _>(0))?,
+                HeldAction {
+                    status: ActionStatus::parse(row.get::<&str, _>(1))
+                        .ok_or_else(|| anyhow::anyhow!("stored action status unknown"))?,
+                    updated_at: row.get(2),
+                },
+            );
+        }
     }
 
     let plan_ids: Vec<String> = wanted.plans.iter().cloned().collect();
@@ -534,6 +606,7 @@ pub async fn save(
     save_episodes(conn, state).await?;
     save_interviews(conn, state).await?;
     save_plans(conn, state).await?;
+    save_outcomes(conn, state).await?;
     enqueue(conn, outbox).await?;
     Ok(())
 }
@@ -771,6 +844,109 @@ async fn save_plans(conn: &mut PgConnection, state: &State) -> anyhow::Result<()
     .bind(&sent)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Meeting outcomes and their actions, action statuses and VPG decisions.
+async fn save_outcomes(conn: &mut PgConnection, state: &State) -> anyhow::Result<()> {
+    let changes = &state.changes;
+    if !changes.outcomes.is_empty() {
+        let (mut dates, mut lcs, mut texts, mut refer, mut at) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ids, mut a_lcs, mut a_dates, mut descriptions, mut owners, mut due, mut a_at) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for (review, recorded_at) in &changes.outcomes {
+            dates.push(review.meeting_date);
+            lcs.push(review.lcs_person_id.to_string());
+            texts.push(review.outcome.as_str());
+            refer.push(review.refer_to_vpg);
+            at.push(*recorded_at);
+            for action in &review.actions {
+                ids.push(action.action_id.to_string());
+                a_lcs.push(review.lcs_person_id.to_string());
+                a_dates.push(review.meeting_date);
+                descriptions.push(action.description.as_str());
+                owners.push(action.owner_role.as_str());
+                due.push(action.due_date);
+                a_at.push(*recorded_at);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO review_outcomes (meeting_date, lcs_person_id, outcome, refer_to_vpg, recorded_at)
+             SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[])
+             ON CONFLICT (meeting_date, lcs_person_id) DO NOTHING",
+        )
+        .bind(&dates)
+        .bind(&lcs)
+        .bind(&texts)
+        .bind(&refer)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await?;
+        if !ids.is_empty() {
+            // An action id already held (from another outcome) keeps its record.
+            sqlx::query(
+                "INSERT INTO actions (action_id, lcs_person_id, meeting_date, description, owner_role, due_date, status, updated_at)
+                 SELECT i, l, m, d, o, u, 'open', t
+                 FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::date[], $7::timestamptz[])
+                      AS x(i, l, m, d, o, u, t)
+                 ON CONFLICT (action_id) DO NOTHING",
+            )
+            .bind(&ids)
+            .bind(&a_lcs)
+            .bind(&a_dates)
+            .bind(&descriptions)
+            .bind(&owners)
+            .bind(&due)
+            .bind(&a_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    if !changes.actions.is_empty() {
+        let (mut ids, mut statuses, mut at) = (Vec::new(), Vec::new(), Vec::new());
+        for id in &changes.actions {
+            if let Some(held) = state.actions.get(id) {
+                ids.push(id.to_string());
+                statuses.push(held.status.as_str());
+                at.push(held.updated_at);
+            }
+        }
+        sqlx::query(
+            "UPDATE actions a SET status = u.s, updated_at = u.t
+             FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u(i, s, t)
+             WHERE a.action_id = u.i",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !changes.decisions.is_empty() {
+        let dates: Vec<NaiveDate> = changes.decisions.iter().map(|d| d.0).collect();
+        let lcs: Vec<String> = changes.decisions.iter().map(|d| d.1.to_string()).collect();
+        let decisions: Vec<&str> = changes.decisions.iter().map(|d| d.2.as_str()).collect();
+        let at: Vec<DateTime<Utc>> = changes.decisions.iter().map(|d| d.3).collect();
+        sqlx::query(
+            "INSERT INTO vpg_decisions (meeting_date, lcs_person_id, decision, recorded_at)
+             SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::timestamptz[])
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&dates)
+        .bind(&lcs)
+        .bind(&decisions)
+        .bind(&at)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -4,7 +4,6 @@ use chrono::NaiveDate;
 use sqlx::PgConnection;
 
 use super::ChildId;
-use crate::domain::ids::LcsPersonId;
 
 /// What the queue needs to know about a child.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,18 +30,6 @@ pub async fn lock(conn: &mut PgConnection, child_id: ChildId) -> sqlx::Result<Ch
         child_id
     )
     .fetch_one(conn)
-    .await
-}
-
-pub async fn by_lcs_person(
-    conn: &mut PgConnection,
-    lcs: &LcsPersonId,
-) -> sqlx::Result<Option<ChildId>> {
-    sqlx::query_scalar!(
-        "SELECT child_id FROM children WHERE lcs_person_id = $1",
-        lcs.as_str()
-    )
-    .fetch_optional(conn)
     .await
 }
 

@@ -54,6 +54,7 @@ impl Feed {
 
 const POLICE: &str = "urn:example:police";
 const LCS: &str = "urn:example:lcs-adapter";
+const MEETINGS: &str = "urn:example:meetings";
 
 /// The feed as JSONL, in the order partners sent it (not always the order
 /// of `time`: simulate and the test both order by it).
@@ -196,6 +197,81 @@ pub fn realistic_feed() -> String {
             at = returned + Duration::hours(24 + dice.below(24 * 21) as i64);
         }
 
+        // Meeting outcomes for a third of the children and a tenth of the rest
+        // (some LCS never sent, or sent later: refused), a few sent twice
+        // under two ids, their actions updated, and VPG decisions for those
+        // referred, the later meeting's decision arriving first.
+        if child % 3 == 1 || child % 10 == 0 {
+            let first_meeting = Utc.with_ymd_and_hms(2027, 1, 6, 10, 0, 0).unwrap();
+            let meeting = first_meeting + Duration::weeks(2 + dice.below(12) as i64);
+            let date = meeting.date_naive();
+            let action = format!("A-8{child:05}");
+            let refer = child % 2 == 1;
+            let mut data = json!({
+                "meeting_date": date.to_string(), "lcs_person_id": lcs,
+                "outcome": "synthetic outcome", "discussion": "synthetic discussion",
+                "actions": [{ "action_id": action, "description": "synthetic action",
+                              "owner_role": "social_worker",
+                              "due_date": (date + Duration::days(14)).to_string() }],
+                "refer_to_vpg": refer,
+            });
+            if child % 4 == 1 {
+                data["trigger_plan"] =
+                    json!({ "request": "update", "details": "synthetic details" });
+            }
+            let at = meeting + Duration::hours(3);
+            feed.push(MEETINGS, "meeting.review-outcome.v1", at, data.clone());
+            if child % 6 == 1 {
+                feed.push(
+                    MEETINGS,
+                    "meeting.review-outcome.v1",
+                    at + Duration::hours(1),
+                    data,
+                );
+            }
+            feed.push(
+                MEETINGS,
+                "meeting.action-updated.v1",
+                at + Duration::days(3 + dice.below(10) as i64),
+                json!({ "action_id": action, "status": if child % 2 == 0 { "done" } else { "cancelled" } }),
+            );
+            if refer {
+                let earlier = date + Duration::days(21);
+                let later = date + Duration::days(49);
+                let decision = |meeting: chrono::NaiveDate, remain: bool| {
+                    let mut d = json!({
+                        "meeting_date": meeting.to_string(), "lcs_person_id": lcs,
+                        "decision": if remain { "remain" } else { "close" },
+                        "outcome": "synthetic outcome",
+                        "actions": [{ "action_id": format!("V-8{child:05}-{meeting}"),
+                                      "description": "synthetic action", "owner_role": "lead_professional",
+                                      "due_date": (meeting + Duration::days(14)).to_string() }],
+                        "still_at_risk_post_18": false, "trafficked": false,
+                        "signposting": ["marac"],
+                    });
+                    if remain {
+                        d["category"] = json!("cse");
+                        d["risk_level"] = json!("medium");
+                        d["lead_professional"] = json!({ "worker_id": format!("W-{child}"), "name": "Sam Example", "email": "lead@example.org" });
+                    }
+                    d
+                };
+                let sent = later.and_hms_opt(15, 0, 0).unwrap().and_utc();
+                feed.push(
+                    MEETINGS,
+                    "meeting.vpg-decision.v1",
+                    sent,
+                    decision(later, false),
+                );
+                feed.push(
+                    MEETINGS,
+                    "meeting.vpg-decision.v1",
+                    sent + Duration::days(1),
+                    decision(earlier, true),
+                );
+            }
+        }
+
         if child % 4 == 1 {
             let issued = start + Duration::days(5 + dice.below(40) as i64);
             for version in 1..=2u32 {
@@ -214,6 +290,13 @@ pub fn realistic_feed() -> String {
             }
         }
     }
+    // A partner's mistake: an update of an action no outcome recorded.
+    feed.push(
+        MEETINGS,
+        "meeting.action-updated.v1",
+        start + Duration::days(30),
+        json!({ "action_id": "A-UNKNOWN", "status": "done" }),
+    );
     // Partners' exports concatenated: by source, then roughly by time.
     feed.lines
         .sort_by_key(|(at, event)| (event["source"].as_str().map(str::to_owned), *at));
