@@ -4,15 +4,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::agenda::{self, Agenda, ChildFacts, ItemFacts, LastReviewed, ReviewMeeting};
+use crate::domain::agenda::{self, Agenda};
 use crate::domain::calendar::{Meeting, MeetingCalendar};
-use crate::domain::child::VemtStatus;
 use crate::domain::criteria::Thresholds;
-use crate::domain::ids::{LcsPersonId, PolicePersonId};
-use crate::store::{
-    ChildId, agenda as items, children, collations, episodes, outcomes, return_home_interviews,
-    trigger_plans,
-};
+use crate::store::{agenda as items, collations};
 
 /// A meeting in the list of meetings.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -136,28 +131,28 @@ impl Agendas {
         as_of: DateTime<Utc>,
         collated_at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<Agenda> {
+        let queued = items::queued(conn, meeting.date).await?;
+        let wanted = crate::store::batch::Wanted {
+            children: queued.iter().map(|(child, _)| *child).collect(),
+            reading: true,
+            ..Default::default()
+        };
+        let state = crate::store::batch::load(conn, &wanted).await?;
         let mut built = Vec::new();
-        for (child, assessment) in items::queued(conn, meeting.date).await? {
-            let facts = ItemFacts {
-                child: child_facts(conn, child).await?,
+        for (child, assessment) in queued {
+            let facts = crate::process::item_facts(
+                &state,
+                child,
                 assessment,
-                episodes: episodes::of_child(conn, child).await?,
-                interviews: return_home_interviews::of_child(conn, child).await?,
-                last_reviewed: match items::last_reviewed(conn, child, as_of)
-                    .await?
-                    .filter(|r| r.meeting_date != meeting.date)
-                {
-                    Some(r) => Some(LastReviewed {
-                        date: r.meeting_date,
-                        meeting: ReviewMeeting::MissingReview,
-                        outcome: outcomes::outcome_of(conn, child, r.meeting_date).await?,
-                    }),
-                    None => None,
-                },
-                trigger_plan: trigger_plans::newest_of_child(conn, child).await?,
-                links: episodes::links_of_child(conn, child).await?,
-                open_without_update_days: self.open_without_update_days,
-            };
+                meeting.date,
+                as_of,
+                self.open_without_update_days,
+            )
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "child {child} has neither an LCS record nor a police report of their name"
+                )
+            })?;
             built.push(agenda::item(facts, as_of, &self.thresholds));
         }
         Ok(agenda::agenda(meeting, collated_at, built))
@@ -186,28 +181,4 @@ fn summary(meeting: Meeting, collated_at: Option<DateTime<Utc>>, children: i64) 
         collated_at,
         children: usize::try_from(children).unwrap_or(0),
     }
-}
-
-async fn child_facts(conn: &mut PgConnection, child: ChildId) -> anyhow::Result<ChildFacts> {
-    let found = children::identity(conn, child).await?;
-    let missing = || {
-        anyhow::anyhow!("child {child} has neither an LCS record nor a police report of their name")
-    };
-    Ok(ChildFacts {
-        lcs_person_id: found
-            .lcs_person_id
-            .as_deref()
-            .map(LcsPersonId::parse)
-            .transpose()?,
-        police_person_ids: found
-            .police_person_ids
-            .iter()
-            .map(|p| PolicePersonId::parse(p))
-            .collect::<Result<_, _>>()?,
-        given_name: found.given_name.ok_or_else(missing)?,
-        family_name: found.family_name.ok_or_else(missing)?,
-        date_of_birth: found.date_of_birth.ok_or_else(missing)?,
-        vemt_status: found.vemt_status.as_deref().and_then(VemtStatus::parse),
-        early_help: found.early_help,
-    })
 }

@@ -28,15 +28,12 @@ use serde_json::{Value, json};
 use crate::config::{Settings, SettingsError};
 use crate::contract::inbound::{InboundEvent, Limits, Rejection, parse_inbound};
 use crate::contract::outbound::{self, Cause};
-use crate::domain::agenda::{
-    self, Agenda, ChildFacts, ItemFacts, LastReviewed, ReviewMeeting, TriggerPlanRef,
-};
+use crate::domain::agenda::{self, Agenda};
 use crate::domain::calendar::{Meeting, MeetingCalendar};
-use crate::domain::child::ReturnHomeInterview;
 use crate::domain::criteria::{Criterion, Thresholds};
 use crate::domain::effects::Effect;
 use crate::domain::ids::{EpisodeId, LcsPersonId, PolicePersonId};
-use crate::process::{self, ChildKey, Rules, State};
+use crate::process::{self, Rules, State};
 use crate::templates::Templates;
 
 /// What a run needs from the settings.
@@ -314,11 +311,6 @@ impl<'a> World<'a> {
         })
     }
 
-    /// R2.2, as the service reads it, as a meeting.
-    fn last_reviewed(&self, child: ChildKey, now: DateTime<Utc>) -> Option<NaiveDate> {
-        process::last_reviewed(&self.state, child, now).map(|(date, _)| date)
-    }
-
     // ---- the timers (scheduler) ------------------------------------------
 
     /// Runs every timer instant after the clock up to `through`.
@@ -412,112 +404,18 @@ impl<'a> World<'a> {
             .iter()
             .filter(|((date, _), held)| *date == meeting.date && !held.item.assessment.is_empty())
             .filter_map(|((_, child), held)| {
-                let facts = ItemFacts {
-                    child: self.child_facts(*child)?,
-                    assessment: held.item.assessment.clone(),
-                    episodes: self.state.episodes_of(*child),
-                    interviews: self.interviews_of(*child),
-                    last_reviewed: self
-                        .last_reviewed(*child, as_of)
-                        .filter(|date| *date != meeting.date)
-                        .map(|date| LastReviewed {
-                            date,
-                            meeting: ReviewMeeting::MissingReview,
-                            outcome: self
-                                .state
-                                .reviews_of(*child)
-                                .find(|r| r.meeting_date == date)
-                                .map(|r| r.outcome.clone()),
-                        }),
-                    trigger_plan: self.newest_plan(*child),
-                    links: self.links_of(*child),
-                    open_without_update_days:
-                        crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
-                };
+                let facts = process::item_facts(
+                    &self.state,
+                    *child,
+                    held.item.assessment.clone(),
+                    meeting.date,
+                    as_of,
+                    crate::domain::quality::DEFAULT_OPEN_WITHOUT_UPDATE_DAYS,
+                )?;
                 Some(agenda::item(facts, as_of, self.thresholds()))
             })
             .collect();
         agenda::agenda(meeting, collated_at, items)
-    }
-
-    /// Who the child is: from the LCS record when held, else from the
-    /// police's newest report of them.
-    fn child_facts(&self, child: ChildKey) -> Option<ChildFacts> {
-        let held = self.state.children.get(&child)?;
-        let newest_report = self
-            .state
-            .held_episodes_of(child)
-            .max_by_key(|h| h.episode.reported_missing_at)
-            .map(|h| &h.person);
-        let (given_name, family_name, date_of_birth) = match (&held.record, newest_report) {
-            (Some(r), _) => (r.given_name.clone(), r.family_name.clone(), r.date_of_birth),
-            (None, Some(p)) => (
-                p.given_name.clone()?,
-                p.family_name.clone()?,
-                p.date_of_birth?,
-            ),
-            (None, None) => return None,
-        };
-        Some(ChildFacts {
-            lcs_person_id: held.lcs_person_id.clone(),
-            police_person_ids: self.state.police_of(child),
-            given_name,
-            family_name,
-            date_of_birth,
-            vemt_status: held.record.as_ref().map(|r| r.vemt_status),
-            early_help: held.record.as_ref().is_some_and(|r| r.ehm_id.is_some()),
-        })
-    }
-
-    /// R3.2: the newest plan (by issue time, then version) of any of the
-    /// child's police persons, as `trigger_plans::newest_of_child` reads it.
-    fn newest_plan(&self, child: ChildKey) -> Option<TriggerPlanRef> {
-        let police = self.state.police_of(child);
-        self.state
-            .plans
-            .values()
-            .filter(|h| police.contains(&h.plan.police_person_id))
-            .max_by(|a, b| {
-                (a.plan.issued_at, a.plan.version, &a.plan.plan_id).cmp(&(
-                    b.plan.issued_at,
-                    b.plan.version,
-                    &b.plan.plan_id,
-                ))
-            })
-            .map(|h| TriggerPlanRef {
-                plan_id: h.plan.plan_id.to_string(),
-                version: h.plan.version,
-                url: h.plan.url.as_str().to_owned(),
-            })
-    }
-
-    /// Each episode's police person and the LCS person its newest report
-    /// names (the data-quality checks), by episode id.
-    fn links_of(&self, child: ChildKey) -> Vec<crate::domain::quality::EpisodeLink> {
-        let mut links: Vec<_> = self
-            .state
-            .held_episodes_of(child)
-            .map(|h| crate::domain::quality::EpisodeLink {
-                episode_id: h.episode.episode_id.clone(),
-                police_person_id: h.police_person_id.clone(),
-                lcs_person_id: h.person.lcs_person_id.clone(),
-            })
-            .collect();
-        links.sort_by(|a, b| a.episode_id.cmp(&b.episode_id));
-        links
-    }
-
-    fn interviews_of(&self, child: ChildKey) -> Vec<ReturnHomeInterview> {
-        self.state
-            .interviews
-            .values()
-            .filter(|(rhi, _)| {
-                self.state.episodes.get(&rhi.episode_id).is_some_and(|h| {
-                    self.state.police.get(&h.police_person_id).map(|l| l.child) == Some(child)
-                })
-            })
-            .map(|(rhi, _)| rhi.clone())
-            .collect()
     }
 
     /// The collated agendas, then previews of meetings with children whose

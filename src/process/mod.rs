@@ -10,6 +10,7 @@ pub mod state;
 use chrono::{DateTime, Utc};
 
 use crate::contract::inbound::{InboundEvent, InboundPayload, Rejection};
+use crate::domain::agenda::{ChildFacts, ItemFacts, LastReviewed, ReviewMeeting, TriggerPlanRef};
 use crate::domain::calendar::{Meeting, MeetingCalendar};
 use crate::domain::child::{ChildRecord, ReturnHomeInterview};
 use crate::domain::criteria::{ChildContext, Thresholds};
@@ -19,6 +20,7 @@ use crate::domain::identity::{self, RecordLink, ReportedChild};
 use crate::domain::outcome::{
     self, ActionStatus, ActionUpdate, NoteTemplates, OutcomeChild, ReviewOutcome,
 };
+use crate::domain::quality::EpisodeLink;
 use crate::domain::queue::{self, RequestSubject};
 use crate::domain::trigger_plan::{self, LinkedChild, TriggerPlan};
 use crate::domain::vpg_decision::{self, DecidedChild, VpgDecision};
@@ -724,4 +726,97 @@ fn store_revision(state: &mut State, report: &EpisodeReport, now: DateTime<Utc>)
         }
     }
     true
+}
+
+/// What an agenda item shows of a child at `as_of` (R3.2), for the meeting
+/// of `meeting_date`: who they are (from the LCS record when held, else the
+/// police's newest report), their episodes and interviews, their last
+/// review before this meeting with its outcome, the newest trigger plan and
+/// each episode's links (the data-quality checks). `None` when neither a
+/// record nor a report names the child.
+pub fn item_facts(
+    state: &State,
+    child: ChildKey,
+    assessment: crate::domain::criteria::Assessment,
+    meeting_date: chrono::NaiveDate,
+    as_of: DateTime<Utc>,
+    open_without_update_days: u32,
+) -> Option<ItemFacts> {
+    let held = state.children.get(&child)?;
+    let newest_report = state
+        .held_episodes_of(child)
+        .max_by_key(|h| h.episode.reported_missing_at)
+        .map(|h| &h.person);
+    let (given_name, family_name, date_of_birth) = match (&held.record, newest_report) {
+        (Some(r), _) => (r.given_name.clone(), r.family_name.clone(), r.date_of_birth),
+        (None, Some(p)) => (
+            p.given_name.clone()?,
+            p.family_name.clone()?,
+            p.date_of_birth?,
+        ),
+        (None, None) => return None,
+    };
+    let police = state.police_of(child);
+    let newest_plan = state
+        .plans
+        .values()
+        .filter(|h| police.contains(&h.plan.police_person_id))
+        .max_by(|a, b| {
+            (a.plan.issued_at, a.plan.version, &a.plan.plan_id).cmp(&(
+                b.plan.issued_at,
+                b.plan.version,
+                &b.plan.plan_id,
+            ))
+        })
+        .map(|h| TriggerPlanRef {
+            plan_id: h.plan.plan_id.to_string(),
+            version: h.plan.version,
+            url: h.plan.url.as_str().to_owned(),
+        });
+    let mut links: Vec<EpisodeLink> = state
+        .held_episodes_of(child)
+        .map(|h| EpisodeLink {
+            episode_id: h.episode.episode_id.clone(),
+            police_person_id: h.police_person_id.clone(),
+            lcs_person_id: h.person.lcs_person_id.clone(),
+        })
+        .collect();
+    links.sort_by(|a, b| a.episode_id.cmp(&b.episode_id));
+    let interviews = state
+        .interviews
+        .values()
+        .filter(|(rhi, _)| {
+            state.episodes.get(&rhi.episode_id).is_some_and(|h| {
+                state.police.get(&h.police_person_id).map(|l| l.child) == Some(child)
+            })
+        })
+        .map(|(rhi, _)| rhi.clone())
+        .collect();
+    Some(ItemFacts {
+        child: ChildFacts {
+            lcs_person_id: held.lcs_person_id.clone(),
+            police_person_ids: police,
+            given_name,
+            family_name,
+            date_of_birth,
+            vemt_status: held.record.as_ref().map(|r| r.vemt_status),
+            early_help: held.record.as_ref().is_some_and(|r| r.ehm_id.is_some()),
+        },
+        assessment,
+        episodes: state.episodes_of(child),
+        interviews,
+        last_reviewed: last_reviewed(state, child, as_of)
+            .filter(|(date, _)| *date != meeting_date)
+            .map(|(date, _)| LastReviewed {
+                date,
+                meeting: ReviewMeeting::MissingReview,
+                outcome: state
+                    .reviews_of(child)
+                    .find(|r| r.meeting_date == date)
+                    .map(|r| r.outcome.clone()),
+            }),
+        trigger_plan: newest_plan,
+        links,
+        open_without_update_days,
+    })
 }

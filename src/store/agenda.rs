@@ -59,43 +59,6 @@ pub async fn save(
     Ok(())
 }
 
-/// The child's last review at M1 (R2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Review {
-    pub meeting_date: NaiveDate,
-    pub meeting_at: DateTime<Utc>,
-}
-
-/// R2.2: the latest M1 whose collated agenda held the child and whose
-/// meeting time has passed at `now`, or at which an outcome for the child
-/// was recorded by `now` (R5), whichever is later. An outcome's meeting
-/// counts from that meeting's time when the service held an agenda for it,
-/// else from the start (UTC) of its day.
-pub async fn last_reviewed(
-    conn: &mut PgConnection,
-    child_id: ChildId,
-    now: DateTime<Utc>,
-) -> sqlx::Result<Option<Review>> {
-    sqlx::query_as!(
-        Review,
-        r#"SELECT meeting_date AS "meeting_date!", meeting_at AS "meeting_at!" FROM (
-             SELECT a.meeting_date, a.meeting_at FROM agenda_items a JOIN collations c USING (meeting_date)
-             WHERE a.child_id = $1 AND a.meeting_at <= $2 AND a.assessment <> '{}'::jsonb
-             UNION ALL
-             SELECT o.meeting_date,
-                    coalesce((SELECT max(i.meeting_at) FROM agenda_items i WHERE i.meeting_date = o.meeting_date),
-                             o.meeting_date::timestamp AT TIME ZONE 'UTC')
-             FROM review_outcomes o JOIN children ch ON ch.lcs_person_id = o.lcs_person_id
-             WHERE ch.child_id = $1 AND o.recorded_at <= $2
-           ) r
-           ORDER BY meeting_at DESC, meeting_date DESC LIMIT 1"#,
-        child_id,
-        now
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 /// The children on a meeting's agenda, with what they met.
 pub async fn queued(
     conn: &mut PgConnection,

@@ -42,6 +42,9 @@ pub struct Wanted {
     pub meetings: BTreeSet<NaiveDate>,
     /// Events that may create a child (an upper bound of the keys needed).
     pub may_create: usize,
+    /// Read to show, not to change (an agenda): no row locked, and every
+    /// interview of the children's episodes read too.
+    pub reading: bool,
 }
 
 impl Wanted {
@@ -184,14 +187,15 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
     .await?;
 
     let mut state = State::new(Keys::Reserved(VecDeque::new()));
-    let rows = sqlx::query(
+    let lock = if wanted.reading { "" } else { "FOR UPDATE" };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT child_id, lcs_person_id, record_revision, vemt_active,
                 record->>'given_name', record->>'family_name', (record->>'date_of_birth')::date,
                 record->'vemt'->>'status', record->>'ehm_id',
                 coalesce(record->'professionals', '[]'::jsonb),
                 record->'vemt'->>'category', record->>'gender'
-         FROM children WHERE child_id = ANY($1) ORDER BY child_id FOR UPDATE",
-    )
+         FROM children WHERE child_id = ANY($1) ORDER BY child_id {lock}"
+    )))
     .bind(&keys)
     .fetch_all(&mut *conn)
     .await?;
@@ -229,7 +233,7 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
         );
     }
     let held: Vec<ChildId> = state.children.keys().copied().collect();
-    if held.len() != keys.len() {
+    if held.len() != keys.len() && !wanted.reading {
         // A child merged away between finding and locking it: the batch
         // is retried, and finds its successor.
         return Err(Vanished.into());
@@ -437,13 +441,18 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
         );
     }
 
-    if !wanted.interviews.is_empty() {
+    if !wanted.interviews.is_empty() || wanted.reading {
         let rhi_ids: Vec<String> = wanted.interviews.iter().cloned().collect();
+        let of_episodes: Vec<String> = match wanted.reading {
+            true => state.episodes.keys().map(|e| e.to_string()).collect(),
+            false => Vec::new(),
+        };
         let rows = sqlx::query(
             "SELECT rhi_id, episode_id, lcs_person_id, status, offered_at, completed_at, stated_at
-             FROM return_home_interviews WHERE rhi_id = ANY($1)",
+             FROM return_home_interviews WHERE rhi_id = ANY($1) OR episode_id = ANY($2)",
         )
         .bind(&rhi_ids)
+        .bind(&of_episodes)
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {
@@ -476,7 +485,10 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
                 .unwrap_or(true)
         })
         .count();
-    let reserve = wanted.may_create.min(unlinked + wanted.lcs.len());
+    let reserve = match wanted.reading {
+        true => 0,
+        false => wanted.may_create.min(unlinked + wanted.lcs.len()),
+    };
     if reserve > 0 {
         let keys: Vec<ChildId> = sqlx::query_scalar(
             "SELECT nextval(pg_get_serial_sequence('children', 'child_id')) FROM generate_series(1, $1)",

@@ -52,39 +52,3 @@ pub async fn with_live_episodes(conn: &mut PgConnection) -> sqlx::Result<Vec<Chi
     .fetch_all(conn)
     .await
 }
-
-/// Who a child is, for the agenda: from the LCS record when held, else from
-/// the police's newest report of them.
-#[derive(Debug, Clone)]
-pub struct Identity {
-    pub lcs_person_id: Option<String>,
-    pub police_person_ids: Vec<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub date_of_birth: Option<NaiveDate>,
-    pub vemt_status: Option<String>,
-    pub early_help: bool,
-}
-
-pub async fn identity(conn: &mut PgConnection, child_id: ChildId) -> sqlx::Result<Identity> {
-    sqlx::query_as!(
-        Identity,
-        r#"SELECT c.lcs_person_id,
-                  coalesce((SELECT array_agg(p.police_person_id ORDER BY p.police_person_id)
-                            FROM police_persons p WHERE p.child_id = c.child_id), '{}') AS "police_person_ids!",
-                  coalesce(c.record->>'given_name', r.report->'person'->>'given_name') AS given_name,
-                  coalesce(c.record->>'family_name', r.report->'person'->>'family_name') AS family_name,
-                  coalesce(c.record->>'date_of_birth', r.report->'person'->>'date_of_birth')::date AS date_of_birth,
-                  c.record->'vemt'->>'status' AS vemt_status,
-                  coalesce(c.record->>'ehm_id', '') <> '' AS "early_help!"
-           FROM children c
-           LEFT JOIN LATERAL (
-               SELECT e.report FROM episodes e JOIN police_persons p USING (police_person_id)
-               WHERE p.child_id = c.child_id ORDER BY e.reported_missing_at DESC LIMIT 1
-           ) r ON true
-           WHERE c.child_id = $1"#,
-        child_id
-    )
-    .fetch_one(conn)
-    .await
-}

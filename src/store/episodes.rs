@@ -85,29 +85,3 @@ pub struct ReportedPersonRow {
     pub family_name: Option<String>,
     pub date_of_birth: Option<chrono::NaiveDate>,
 }
-
-/// For each episode of a child's police persons, the police person and the
-/// LCS person its newest report names (the data-quality checks, issue 11).
-pub async fn links_of_child(
-    conn: &mut PgConnection,
-    child_id: ChildId,
-) -> anyhow::Result<Vec<crate::domain::quality::EpisodeLink>> {
-    use crate::domain::ids::{LcsPersonId, PolicePersonId};
-    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT e.episode_id, e.police_person_id, e.report->'person'->>'lcs_person_id'
-         FROM episodes e JOIN police_persons p USING (police_person_id)
-         WHERE p.child_id = $1 ORDER BY e.episode_id",
-    )
-    .bind(child_id)
-    .fetch_all(conn)
-    .await?;
-    rows.into_iter()
-        .map(|(episode, police, lcs)| {
-            Ok(crate::domain::quality::EpisodeLink {
-                episode_id: EpisodeId::parse(&episode)?,
-                police_person_id: PolicePersonId::parse(&police)?,
-                lcs_person_id: lcs.as_deref().map(LcsPersonId::parse).transpose()?,
-            })
-        })
-        .collect()
-}

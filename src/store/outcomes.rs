@@ -4,24 +4,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 
-use super::ChildId;
-
-/// The outcome recorded for a child (by service id) at an M1.
-pub async fn outcome_of(
-    conn: &mut PgConnection,
-    child_id: ChildId,
-    meeting_date: NaiveDate,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar!(
-        "SELECT o.outcome FROM review_outcomes o JOIN children c ON c.lcs_person_id = o.lcs_person_id
-         WHERE c.child_id = $1 AND o.meeting_date = $2",
-        child_id,
-        meeting_date
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 /// An outcome as the weekly VPG agenda shows it.
 #[derive(Debug, Clone)]
 pub struct OutcomeRow {
