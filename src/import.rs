@@ -737,7 +737,6 @@ async fn apply_rows(
     rows: &[Row],
     options: &ImportOptions,
 ) -> anyhow::Result<(u64, u64)> {
-    store::batch::plan_each_statement(conn).await?;
     let mut wanted = store::batch::Wanted::default();
     for row in rows {
         wanted.add_episode(&row.report);

@@ -45,7 +45,12 @@ pub fn professionals(
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     use anyhow::Context as _;
     let options = PgConnectOptions::from_str(&settings.url)
-        .context("database.url is not a valid PostgreSQL URL")?;
+        .context("database.url is not a valid PostgreSQL URL")?
+        // Every statement planned for its own parameters and the tables as
+        // they are: a generic plan cached while the tables were small (a
+        // full scan per key, say) would otherwise stay as they grow, on a
+        // server whose statistics may be stale (issue 13).
+        .options([("plan_cache_mode", "force_custom_plan")]);
     if settings.create_if_missing {
         create_database_if_missing(&options).await?;
     }
