@@ -74,6 +74,9 @@ const STALL: Duration = Duration::from_secs(60);
 const GRACE: Duration = Duration::from_secs(10);
 /// How often a run's progress is looked at.
 const POLL: Duration = Duration::from_millis(100);
+/// With autovacuum off, the bench analyzes the database this often while
+/// the service runs (see `Analyzer`).
+const ANALYZE_EVERY: Duration = Duration::from_secs(10);
 
 /// What one run measures; `--quick` and the flags set it.
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +90,8 @@ struct Options {
     stored: Vec<usize>,
     /// How long the paced publisher offers `OFFERED_RATE` events/s.
     latency_seconds: u64,
+    /// Leave the statistics alone even when autovacuum is off.
+    no_analyze: bool,
     #[serde(skip)]
     json: Option<PathBuf>,
 }
@@ -105,12 +110,13 @@ impl Options {
             drain,
             stored,
             latency_seconds,
+            no_analyze: false,
             json: None,
         }
     }
 
     fn parse() -> anyhow::Result<Self> {
-        const USAGE: &str = "usage: bench [--quick] [--json FILE] [--events N] [--drain N] [--stored A,B] [--latency-seconds S]";
+        const USAGE: &str = "usage: bench [--quick] [--json FILE] [--events N] [--drain N] [--stored A,B] [--latency-seconds S] [--no-analyze]";
         let args: Vec<String> = std::env::args().skip(1).collect();
         let quick = args.iter().any(|a| a == "--quick");
         let mut options = Self::defaults(quick);
@@ -125,6 +131,7 @@ impl Options {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--quick" => {}
+                "--no-analyze" => options.no_analyze = true,
                 "--events" => options.events = number(args.next(), "--events")?,
                 "--drain" => options.drain = number(args.next(), "--drain")?,
                 "--latency-seconds" => {
@@ -346,6 +353,8 @@ struct Bench {
     connection: Connection,
     /// Queue states (passive declares) and purges.
     status: Channel,
+    /// Whether the bench stands in for auto-analyze (`Analyzer`).
+    analyze: bool,
 }
 
 async fn run(
@@ -378,7 +387,14 @@ async fn run(
         http_token: Uuid::new_v4().simple().to_string(),
         connection,
         status,
+        analyze: !options.no_analyze && !autovacuum(server).await?,
     };
+    if bench.analyze {
+        report.notes.push(format!(
+            "autovacuum is off on this server, so the bench runs ANALYZE every {} s while the service runs, as auto-analyze would (--no-analyze: not)",
+            ANALYZE_EVERY.as_secs()
+        ));
+    }
     let result = bench.all(ceiling_queue, options, report).await;
     broker::close(&bench.connection).await;
     result
@@ -669,6 +685,9 @@ impl Bench {
             .map(|i| Uuid::new_v5(&self.namespace, format!("backlog/{i}").as_bytes()))
             .collect();
         let expected = expected_backlog(n);
+        // The table statistics from here on are the service's (superuser
+        // only; without it they include the migrations and the import).
+        let _ = sqlx::query("SELECT pg_stat_reset()").execute(&probe).await;
         let collector = Collector::start(self, &ids).await?;
         self.publish_events(
             ids.iter()
@@ -677,13 +696,16 @@ impl Bench {
         )
         .await?;
         let (mut running, started, started_at) = self.start(instances).await?;
+        let analyzer = self.analyzer();
         let waited = self
             .wait(&probe, &mut running, &collector, n, expected.values().sum())
             .await;
+        let analyzed = Analyzer::finish(analyzer).await;
         let rss = stop(running).await;
         let tally = collector.stop().await;
         waited?;
         let rss = rss?;
+        let analyzed = analyzed?;
         self.dead_letters(&run, report).await?;
 
         let last_received: Option<DateTime<Utc>> =
@@ -696,6 +718,15 @@ impl Bench {
         let outbox: Vec<(Uuid, String)> = sqlx::query_as("SELECT event_id, event_type FROM outbox")
             .fetch_all(&probe)
             .await?;
+        // Sequential scans: what makes the time per event grow with the
+        // store (the service's processes have exited, so theirs are in).
+        let scans: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT relname::text, seq_scan, seq_tup_read FROM pg_stat_user_tables
+             WHERE seq_tup_read > 0 ORDER BY seq_tup_read DESC LIMIT 5",
+        )
+        .fetch_all(&probe)
+        .await
+        .unwrap_or_default();
         // One consumer takes deliveries one after another, so the gap
         // between consecutive `received_at` (the service clock when it
         // handles the event) is the time one event takes. Not with two.
@@ -746,7 +777,12 @@ impl Bench {
                 "effects_received": tally.ours,
                 "effects_in_outbox": check.outbox_by_type,
                 "effects_not_caused_by_bench_events": tally.other,
+                "analyzed_during_run": analyzed,
                 "per_event_gap_ms": gaps.map(|(p50, p99)| json!({"p50": ms(p50), "p99": ms(p99)})),
+                "sequential_scans": scans
+                    .iter()
+                    .map(|(table, scans, rows)| json!({"table": table, "scans": scans, "rows_read": rows}))
+                    .collect::<Vec<_>>(),
             })),
             ..Row::default()
         };
@@ -836,6 +872,7 @@ impl Bench {
             .collect::<Result<_, _>>()?;
         let collector = Collector::start(self, &ids).await?;
         let (mut running, _, _) = self.start(1).await?;
+        let analyzer = self.analyzer();
         let channel = broker::confirm_channel(&self.connection).await?;
 
         // The paced publisher: every tick publishes what is due by then;
@@ -889,10 +926,12 @@ impl Bench {
             }
             Err(err) => Err(err),
         };
+        let analyzed = Analyzer::finish(analyzer).await;
         let rss = stop(running).await;
         let tally = collector.stop().await;
         waited?;
         let rss = rss?;
+        analyzed?;
         self.dead_letters(&run, report).await?;
         let outbox: Vec<(Uuid, String)> = sqlx::query_as("SELECT event_id, event_type FROM outbox")
             .fetch_all(&probe)
@@ -1094,6 +1133,61 @@ impl Bench {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// Auto-analyze, for a server with autovacuum off (as on the development
+/// machine). Without it a table the service fills during a run never gets
+/// statistics, and a plan its connections cached while the table was nearly
+/// empty (a sequential scan) stays in use: every event then reads all of
+/// `episodes`, more with each event. ANALYZE invalidates those plans.
+struct Analyzer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<u32>>,
+}
+
+impl Bench {
+    fn analyzer(&self) -> Option<Analyzer> {
+        if !self.analyze {
+            return None;
+        }
+        let url = self.settings.database.url.clone();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut connection = PgConnection::connect(&url).await?;
+            let mut runs = 0;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    () = tokio::time::sleep(ANALYZE_EVERY) => {}
+                }
+                sqlx::query("ANALYZE").execute(&mut connection).await?;
+                runs += 1;
+            }
+            connection.close().await?;
+            Ok(runs)
+        });
+        Some(Analyzer { stop, task })
+    }
+}
+
+impl Analyzer {
+    /// How many times it analyzed.
+    async fn finish(analyzer: Option<Self>) -> anyhow::Result<u32> {
+        let Some(analyzer) = analyzer else {
+            return Ok(0);
+        };
+        let _ = analyzer.stop.send(());
+        analyzer.task.await?
+    }
+}
+
+async fn autovacuum(server: &str) -> anyhow::Result<bool> {
+    let mut admin = PgConnection::connect(server).await?;
+    let setting: String = sqlx::query_scalar("SHOW autovacuum")
+        .fetch_one(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(setting == "on")
 }
 
 /// What the one- and two-instance runs are compared on.
