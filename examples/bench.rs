@@ -60,6 +60,8 @@ use vemt::config::Settings;
 /// Confirms outstanding at once: a pipelining publisher, not one that
 /// waits for each confirm (the broker's ceiling, not the client's latency).
 const CONFIRM_WINDOW: usize = 1_000;
+/// The broker's ceiling is measured on at least this many messages.
+const CEILING_MIN: usize = 10_000;
 /// Episodes per police person in the backlog: the third within 90 days
 /// meets `frequent_missing`, the fourth within 30 days `top_missing`.
 const EPISODES_PER_PERSON: usize = 4;
@@ -425,18 +427,20 @@ impl Bench {
         }
 
         // RabbitMQ alone.
+        // Every ratio divides by it: not a run of a fraction of a second.
+        let messages = n.max(CEILING_MIN);
         let ceiling = broker_ceiling(
             &self.settings,
             &self.connection,
             &self.user,
             ceiling_queue,
-            n,
+            messages,
             report.event_bytes,
         )
         .await?;
-        let publish = per_second(n as f64, ceiling.publish);
-        let consume = per_second(n as f64, ceiling.consume);
-        let end_to_end = per_second(n as f64, ceiling.publish + ceiling.consume);
+        let publish = per_second(messages as f64, ceiling.publish);
+        let consume = per_second(messages as f64, ceiling.consume);
+        let end_to_end = per_second(messages as f64, ceiling.publish + ceiling.consume);
         report.broker_end_to_end_per_second = end_to_end;
         for (run, seconds, rate) in [
             (
@@ -460,7 +464,7 @@ impl Bench {
         ] {
             let row = Row {
                 run,
-                events: Some(n),
+                events: Some(messages),
                 seconds: seconds.as_secs_f64(),
                 events_per_second: Some(rate),
                 events_vs_broker: report.ratio(rate),
