@@ -737,7 +737,10 @@ async fn apply_rows(
     rows: &[Row],
     options: &ImportOptions,
 ) -> anyhow::Result<(u64, u64)> {
-    let mut wanted = store::batch::Wanted::default();
+    let mut wanted = store::batch::Wanted {
+        history: true,
+        ..Default::default()
+    };
     for row in rows {
         wanted.add_episode(&row.report);
     }

@@ -45,6 +45,9 @@ pub struct Wanted {
     /// Read to show, not to change (an agenda): no row locked, and every
     /// interview of the children's episodes read too.
     pub reading: bool,
+    /// Rows of history (`import`): identities, episodes and agenda items
+    /// only, since no effect is made.
+    pub history: bool,
 }
 
 impl Wanted {
@@ -339,114 +342,118 @@ pub async fn load(conn: &mut PgConnection, wanted: &Wanted) -> anyhow::Result<St
         );
     }
 
-    let mut all_lcs: Vec<String> = state
-        .children
-        .values()
-        .filter_map(|c| c.lcs_person_id.as_ref().map(|l| l.to_string()))
-        .collect();
-    all_lcs.extend(lcs.iter().cloned());
-    let rows = sqlx::query(
-        "SELECT o.lcs_person_id, o.meeting_date,
-                coalesce((SELECT max(i.meeting_at) FROM agenda_items i WHERE i.meeting_date = o.meeting_date),
-                         o.meeting_date::timestamp AT TIME ZONE 'UTC'),
-                o.recorded_at, o.outcome
-         FROM review_outcomes o WHERE o.lcs_person_id = ANY($1)",
-    )
-    .bind(&all_lcs)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        state.reviews.push(RecordedReview {
-            lcs_person_id: LcsPersonId::parse(row.get::<&str, _>(0))?,
-            meeting_date: row.get(1),
-            meeting_at: row.get(2),
-            recorded_at: row.get(3),
-            outcome: row.get(4),
-        });
-    }
-
-    let rows = sqlx::query(
-        "SELECT lcs_person_id, meeting_date FROM vpg_decisions WHERE lcs_person_id = ANY($1)",
-    )
-    .bind(&all_lcs)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        state
-            .decisions
-            .entry(LcsPersonId::parse(row.get::<&str, _>(0))?)
-            .or_default()
-            .insert(row.get(1));
-    }
-    if !wanted.meetings.is_empty() {
-        let dates: Vec<NaiveDate> = wanted.meetings.iter().copied().collect();
+    // History (import) makes no effect: outcomes, decisions, actions and
+    // plans are not read for it.
+    if !wanted.history {
+        let mut all_lcs: Vec<String> = state
+            .children
+            .values()
+            .filter_map(|c| c.lcs_person_id.as_ref().map(|l| l.to_string()))
+            .collect();
+        all_lcs.extend(lcs.iter().cloned());
         let rows = sqlx::query(
-            "SELECT meeting_date, max(meeting_at) FROM agenda_items
-             WHERE meeting_date = ANY($1) GROUP BY meeting_date",
+            "SELECT o.lcs_person_id, o.meeting_date,
+                    coalesce((SELECT max(i.meeting_at) FROM agenda_items i WHERE i.meeting_date = o.meeting_date),
+                             o.meeting_date::timestamp AT TIME ZONE 'UTC'),
+                    o.recorded_at, o.outcome
+             FROM review_outcomes o WHERE o.lcs_person_id = ANY($1)",
         )
-        .bind(&dates)
+        .bind(&all_lcs)
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {
-            state.meeting_times.insert(row.get(0), row.get(1));
+            state.reviews.push(RecordedReview {
+                lcs_person_id: LcsPersonId::parse(row.get::<&str, _>(0))?,
+                meeting_date: row.get(1),
+                meeting_at: row.get(2),
+                recorded_at: row.get(3),
+                outcome: row.get(4),
+            });
         }
-    }
-    if !wanted.actions.is_empty() {
-        let ids: Vec<String> = wanted.actions.iter().cloned().collect();
+
         let rows = sqlx::query(
-            "SELECT action_id, status, updated_at FROM actions WHERE action_id = ANY($1)",
+            "SELECT lcs_person_id, meeting_date FROM vpg_decisions WHERE lcs_person_id = ANY($1)",
         )
-        .bind(&ids)
+        .bind(&all_lcs)
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {
-            state.actions.insert(
-                ActionId::parse(row.get::<&str, _>(0))?,
-                HeldAction {
-                    status: ActionStatus::parse(row.get::<&str, _>(1))
-                        .ok_or_else(|| anyhow::anyhow!("stored action status unknown"))?,
-                    updated_at: row.get(2),
+            state
+                .decisions
+                .entry(LcsPersonId::parse(row.get::<&str, _>(0))?)
+                .or_default()
+                .insert(row.get(1));
+        }
+        if !wanted.meetings.is_empty() {
+            let dates: Vec<NaiveDate> = wanted.meetings.iter().copied().collect();
+            let rows = sqlx::query(
+                "SELECT meeting_date, max(meeting_at) FROM agenda_items
+                 WHERE meeting_date = ANY($1) GROUP BY meeting_date",
+            )
+            .bind(&dates)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                state.meeting_times.insert(row.get(0), row.get(1));
+            }
+        }
+        if !wanted.actions.is_empty() {
+            let ids: Vec<String> = wanted.actions.iter().cloned().collect();
+            let rows = sqlx::query(
+                "SELECT action_id, status, updated_at FROM actions WHERE action_id = ANY($1)",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+            for row in rows {
+                state.actions.insert(
+                    ActionId::parse(row.get::<&str, _>(0))?,
+                    HeldAction {
+                        status: ActionStatus::parse(row.get::<&str, _>(1))
+                            .ok_or_else(|| anyhow::anyhow!("stored action status unknown"))?,
+                        updated_at: row.get(2),
+                    },
+                );
+            }
+        }
+
+        let plan_ids: Vec<String> = wanted.plans.iter().cloned().collect();
+        let rows = sqlx::query(
+            "SELECT plan_id, police_person_id, version, issued_at, url, media_type, received_at,
+                    effects_sent_version
+             FROM trigger_plans WHERE police_person_id = ANY($1) OR plan_id = ANY($2)",
+        )
+        .bind(&all_police)
+        .bind(&plan_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let plan = TriggerPlan {
+                plan_id: TriggerPlanId::parse(row.get::<&str, _>(0))?,
+                police_person_id: PolicePersonId::parse(row.get::<&str, _>(1))?,
+                version: u32::try_from(row.get::<i32, _>(2))?,
+                issued_at: row.get(3),
+                url: DocumentUrl::parse(row.get::<&str, _>(4))?,
+                media_type: row
+                    .get::<Option<&str>, _>(5)
+                    .map(|m| {
+                        MediaType::parse(m)
+                            .ok_or_else(|| anyhow::anyhow!("stored media type is malformed"))
+                    })
+                    .transpose()?,
+            };
+            state.plans.insert(
+                plan.plan_id.clone(),
+                HeldPlan {
+                    plan,
+                    received_at: row.get(6),
+                    effects_sent_version: row
+                        .get::<Option<i32>, _>(7)
+                        .map(u32::try_from)
+                        .transpose()?,
                 },
             );
         }
-    }
-
-    let plan_ids: Vec<String> = wanted.plans.iter().cloned().collect();
-    let rows = sqlx::query(
-        "SELECT plan_id, police_person_id, version, issued_at, url, media_type, received_at,
-                effects_sent_version
-         FROM trigger_plans WHERE police_person_id = ANY($1) OR plan_id = ANY($2)",
-    )
-    .bind(&all_police)
-    .bind(&plan_ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let plan = TriggerPlan {
-            plan_id: TriggerPlanId::parse(row.get::<&str, _>(0))?,
-            police_person_id: PolicePersonId::parse(row.get::<&str, _>(1))?,
-            version: u32::try_from(row.get::<i32, _>(2))?,
-            issued_at: row.get(3),
-            url: DocumentUrl::parse(row.get::<&str, _>(4))?,
-            media_type: row
-                .get::<Option<&str>, _>(5)
-                .map(|m| {
-                    MediaType::parse(m)
-                        .ok_or_else(|| anyhow::anyhow!("stored media type is malformed"))
-                })
-                .transpose()?,
-        };
-        state.plans.insert(
-            plan.plan_id.clone(),
-            HeldPlan {
-                plan,
-                received_at: row.get(6),
-                effects_sent_version: row
-                    .get::<Option<i32>, _>(7)
-                    .map(u32::try_from)
-                    .transpose()?,
-            },
-        );
     }
 
     if !wanted.interviews.is_empty() || wanted.reading {
