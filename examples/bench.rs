@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! SQLX_OFFLINE=true cargo run --release --example bench -- [--quick] [--json FILE]
-//!     [--events N] [--drain N] [--stored A,B] [--latency-seconds S]
+//!     [--events N] [--drain N] [--stored A,B] [--latency-seconds S] [--no-analyze]
 //! ```
 //!
 //! One run measures, in this order: the broker's ceiling; an N-event backlog
@@ -23,12 +23,14 @@
 //! It first builds `target/release/vemt` (`cargo build --release --bin
 //! vemt`; `VEMT_BENCH_BIN` names a binary to use instead), so the service
 //! measured is the one in this checkout, with `config/default.toml`. Peak
-//! RSS is each `vemt serve` process's own (VmHWM).
+//! RSS is each `vemt serve` process's own (VmHWM). When the server's
+//! autovacuum is off, the bench runs `ANALYZE` every 10 s while the service
+//! runs, as auto-analyze would (`--no-analyze`: it does not).
 //!
 //! Uses its own database (`vemt_bench_<tag>`, recreated for each run) and
 //! broker names (`bench<tag>.`) on the servers of `VEMT_BENCH_DATABASE_URL`
 //! and `VEMT_BENCH_AMQP_URL` (this machine's defaults otherwise), and
-//! removes them at the end, on error or Ctrl-C too. Events are synthetic;
+//! removes them at the end, on error, Ctrl-C or SIGTERM too. Events are synthetic;
 //! nothing about any event's content is printed. Service logs are at
 //! `warn` unless `RUST_LOG` is set (it is passed to the service).
 
@@ -242,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let outcome = tokio::select! {
         run = run(&settings, &server, &binary, &tag, &ceiling_queue, &options, &mut report) => run,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        signal = stop_requested() => Err(anyhow::anyhow!("{signal}")),
     };
     clean_up(
         &settings,
@@ -273,6 +275,20 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM: the run stops, its processes are killed, and what it
+/// made is removed.
+async fn stop_requested() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupted";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "terminated (SIGTERM)",
+    }
 }
 
 /// The release `vemt` binary beside this example's build (built now, so it
