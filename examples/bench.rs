@@ -601,17 +601,7 @@ impl Bench {
 
     /// (messages ready, consumers) of a queue.
     async fn queue_state(&self, queue: &str) -> anyhow::Result<(u32, u32)> {
-        let state = self
-            .status
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let state = vemt::broker::inspect(&self.status, queue).await?;
         Ok((state.message_count(), state.consumer_count()))
     }
 

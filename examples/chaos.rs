@@ -42,9 +42,9 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, NaiveDate, Utc};
 use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    QueueDeleteOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::AMQPValue;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -1474,16 +1474,7 @@ async fn unacked(vhost: &str, queue: &str) -> anyhow::Result<i64> {
 /// a failed one closes it).
 async fn queue_length(connection: &Connection, queue: &str) -> anyhow::Result<i64> {
     let channel = connection.create_channel().await?;
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    let declared = vemt::broker::inspect(&channel, queue).await?;
     let _ = channel.close(200, "done".into()).await;
     Ok(i64::from(declared.message_count()))
 }

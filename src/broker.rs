@@ -394,3 +394,18 @@ pub fn event_properties(id: &str, event_type: &str, user: &str, timestamp: u64) 
         .with_timestamp(timestamp)
         .with_user_id(user.into())
 }
+
+/// A queue as the broker holds it (messages ready, consumers), by a passive
+/// declare: it fails, closing the channel, when the queue does not exist.
+pub async fn inspect(channel: &Channel, queue: &str) -> lapin::Result<lapin::Queue> {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}

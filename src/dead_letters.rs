@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use serde::Serialize;
@@ -760,14 +760,7 @@ impl Pass {
 async fn ready(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
     let declared = step(
         "reading the dead-letter queue's length",
-        channel.queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        ),
+        broker::inspect(channel, queue),
     )
     .await
     .map_err(|err| anyhow::anyhow!("queue {queue}: {err:#}"))?;
